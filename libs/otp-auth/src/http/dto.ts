@@ -1,0 +1,60 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsEmail, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+
+const trimLower = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? value.trim().toLowerCase() : value;
+
+/** Body of `POST /request-otp`. */
+export class RequestOtpDto {
+  @ApiProperty({ example: 'user@example.com', description: 'Trimmed and lower-cased before use.' })
+  @Transform(trimLower)
+  @IsString({ message: 'email must be a string' })
+  @MaxLength(254, { message: 'email must be at most 254 characters' })
+  @IsEmail({}, { message: 'email must be a valid email address' })
+  email!: string;
+}
+
+/** Body of `POST /verify-otp`. */
+export class VerifyOtpDto extends RequestOtpDto {
+  @ApiProperty({ example: '123456', description: 'The digits received by email.' })
+  @IsString({ message: 'code must be a string' })
+  @Matches(/^\d{4,10}$/, { message: 'code must be 4 to 10 digits' })
+  code!: string;
+}
+
+/** Body of `POST /refresh` and `POST /logout` for clients that keep the refresh token themselves. */
+export class RefreshTokenBodyDto {
+  @ApiPropertyOptional({ description: 'Needed only when the token is not sent as a cookie.' })
+  @IsOptional()
+  @IsString({ message: 'refresh_token must be a string' })
+  @MaxLength(512, { message: 'refresh_token must be at most 512 characters' })
+  refresh_token?: string;
+}
+
+/** Answer of `POST /request-otp`. */
+export class RequestOtpResponseDto {
+  @ApiProperty({ example: 'If the address can sign in, a code is on its way.' })
+  message!: string;
+
+  @ApiProperty({ example: 600, description: 'Code lifetime in seconds.' })
+  expires_in!: number;
+
+  @ApiPropertyOptional({ example: '000000', description: 'Developer mode only.' })
+  dev_code?: string;
+}
+
+/** Answer of `POST /verify-otp` and `POST /refresh`. */
+export class TokenResponseDto {
+  @ApiProperty()
+  access_token!: string;
+
+  @ApiProperty({ example: 'bearer' })
+  token_type!: 'bearer';
+
+  @ApiProperty({ example: 3600, description: 'Access-token lifetime in seconds.' })
+  expires_in!: number;
+
+  @ApiPropertyOptional({ description: 'Present when refresh tokens are delivered in the body.' })
+  refresh_token?: string;
+}

@@ -1,0 +1,155 @@
+import {
+  Body,
+  Controller,
+  Header,
+  HttpCode,
+  Inject,
+  Post,
+  Req,
+  Res,
+  UnauthorizedException,
+  UseGuards,
+  UsePipes,
+  ValidationPipe,
+  type Type,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { bearerToken, type AuthRequest } from '../guards/auth-request.js';
+import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import { OtpAuthService } from '../otp-auth.service.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { AccessTokenService } from '../tokens/access-token.service.js';
+import { INVALID_REFRESH_MESSAGE, type SessionTokens } from '../tokens/session.service.js';
+import { RefreshTokenBodyDto, RequestOtpDto, RequestOtpResponseDto, TokenResponseDto, VerifyOtpDto } from './dto.js';
+import { clearRefreshCookie, refreshTokenFromCookie, setRefreshCookie, type AuthResponse } from './refresh-cookie.js';
+
+const REQUEST_OTP_MESSAGE = 'If the address can sign in, a code is on its way.';
+
+/** The auth routes; mounted under the configured prefix by {@link createOtpAuthController}. */
+@ApiTags('auth')
+@UsePipes(new ValidationPipe({ whitelist: true, transform: true, stopAtFirstError: false }))
+export class OtpAuthRoutes {
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    private readonly auth: OtpAuthService,
+    private readonly accessTokens: AccessTokenService,
+  ) {}
+
+  @Post('request-otp')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'Send a sign-in code to an email address' })
+  @ApiOkResponse({ type: RequestOtpResponseDto, description: 'Same answer for every address.' })
+  @ApiTooManyRequestsResponse({ description: 'Inside the resend cooldown; see Retry-After.' })
+  @ApiServiceUnavailableResponse({ description: 'The code could not be delivered; nothing was stored.' })
+  async requestOtp(@Body() body: RequestOtpDto, @Res({ passthrough: true }) response: AuthResponse): Promise<RequestOtpResponseDto> {
+    try {
+      const result = await this.auth.requestOtp(body.email);
+      if (result.developerCode !== undefined) {
+        return {
+          message: `Developer mode: your code is ${result.developerCode}.`,
+          expires_in: result.expiresIn,
+          dev_code: result.developerCode,
+        };
+      }
+      return { message: REQUEST_OTP_MESSAGE, expires_in: result.expiresIn };
+    } catch (error) {
+      if (error instanceof Error && 'retryAfterSeconds' in error) {
+        response.header('Retry-After', String(error.retryAfterSeconds));
+      }
+      throw error;
+    }
+  }
+
+  @Post('verify-otp')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'Exchange a code for an access token and a refresh token' })
+  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiUnauthorizedResponse({ description: 'Wrong, expired, used or locked code, or unknown address.' })
+  async verifyOtp(@Body() body: VerifyOtpDto, @Res({ passthrough: true }) response: AuthResponse): Promise<TokenResponseDto> {
+    return this.tokenResponse(await this.auth.verifyOtp(body.email, body.code), response);
+  }
+
+  @Post('refresh')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'Rotate the refresh token and get a new access token' })
+  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiUnauthorizedResponse({ description: 'Missing, invalid, expired, revoked or reused refresh token.' })
+  async refresh(
+    @Req() request: AuthRequest,
+    @Body() body: RefreshTokenBodyDto,
+    @Res({ passthrough: true }) response: AuthResponse,
+  ): Promise<TokenResponseDto> {
+    const token = this.presentedRefreshToken(request, body);
+    if (!token) throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
+    return this.tokenResponse(await this.auth.refresh(token), response);
+  }
+
+  @Post('logout')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'End the session (refresh token and presented access token); always 200' })
+  async logout(
+    @Req() request: AuthRequest,
+    @Body() body: RefreshTokenBodyDto,
+    @Res({ passthrough: true }) response: AuthResponse,
+  ): Promise<{ message: string }> {
+    const access = this.accessTokens.tryVerify(bearerToken(request));
+    await this.auth.logout(this.presentedRefreshToken(request, body), access);
+    if (this.config.refreshTokenDelivery !== 'body') clearRefreshCookie(response, this.config.cookie);
+    return { message: 'Logged out' };
+  }
+
+  @Post('logout-all')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @UseGuards(OtpAuthGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'End every session of the signed-in user' })
+  async logoutAll(
+    @Req() request: AuthRequest,
+    @Res({ passthrough: true }) response: AuthResponse,
+  ): Promise<{ message: string; revoked_sessions: number }> {
+    // OtpAuthGuard has run, so the claims are there.
+    const claims = request.otpAuth!.claims;
+    const revoked = await this.auth.logoutAll(claims.sub);
+    if (this.config.refreshTokenDelivery !== 'body') clearRefreshCookie(response, this.config.cookie);
+    return { message: 'Logged out everywhere', revoked_sessions: revoked };
+  }
+
+  /** Cookie first (when cookies are in use), then body (when bodies are). */
+  private presentedRefreshToken(request: AuthRequest, body: RefreshTokenBodyDto | undefined): string | undefined {
+    const mode = this.config.refreshTokenDelivery;
+    if (mode !== 'body') {
+      const fromCookie = refreshTokenFromCookie(request, this.config.cookie);
+      if (fromCookie) return fromCookie;
+    }
+    return mode !== 'cookie' ? body?.refresh_token || undefined : undefined;
+  }
+
+  private tokenResponse(tokens: SessionTokens, response: AuthResponse): TokenResponseDto {
+    const { refreshTokenDelivery, refreshTokenTtl, cookie } = this.config;
+    if (refreshTokenDelivery !== 'body') setRefreshCookie(response, cookie, tokens.refreshToken, refreshTokenTtl);
+    const body: TokenResponseDto = { access_token: tokens.accessToken, token_type: 'bearer', expires_in: tokens.expiresIn };
+    if (refreshTokenDelivery !== 'cookie') body.refresh_token = tokens.refreshToken;
+    return body;
+  }
+}
+
+/** The routes under a prefix; a fresh class per module so several prefixes can coexist. */
+export function createOtpAuthController(prefix: string): Type<OtpAuthRoutes> {
+  class OtpAuthController extends OtpAuthRoutes {}
+  Controller(prefix)(OtpAuthController);
+  return OtpAuthController;
+}

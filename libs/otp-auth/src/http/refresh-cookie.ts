@@ -1,0 +1,39 @@
+import { parse, serialize, type SerializeOptions } from 'cookie';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import type { AuthRequest } from '../guards/auth-request.js';
+
+/** The parts of an Express or Fastify response the module writes. */
+export interface AuthResponse {
+  header(name: string, value: string): unknown;
+}
+
+type CookieConfig = ResolvedOtpAuthOptions['cookie'];
+
+function attributes(cookie: CookieConfig, maxAge: number): SerializeOptions {
+  return {
+    httpOnly: true,
+    secure: cookie.secure,
+    sameSite: cookie.sameSite,
+    path: cookie.path,
+    domain: cookie.domain,
+    maxAge,
+  };
+}
+
+/** Sets the refresh-token cookie. */
+export function setRefreshCookie(response: AuthResponse, cookie: CookieConfig, token: string, maxAge: number): void {
+  response.header('Set-Cookie', serialize(cookie.name, token, attributes(cookie, maxAge)));
+}
+
+/** Clears the cookie with the same attributes it was set with (browsers match on them). */
+export function clearRefreshCookie(response: AuthResponse, cookie: CookieConfig): void {
+  response.header('Set-Cookie', serialize(cookie.name, '', { ...attributes(cookie, 0), expires: new Date(0) }));
+}
+
+/** The refresh token from the cookie, if the request has one. */
+export function refreshTokenFromCookie(request: AuthRequest, cookie: CookieConfig): string | undefined {
+  const header = request.headers['cookie'];
+  if (typeof header !== 'string') return undefined;
+  const value = parse(header)[cookie.name];
+  return value ? value : undefined;
+}

@@ -1,0 +1,52 @@
+import { Module } from '@nestjs/common';
+import { LoginCodeService } from './codes/login-code.service.js';
+import { OTP_SENDER } from './delivery/otp-sender.interface.js';
+import { OtpAuthGuard } from './guards/otp-auth.guard.js';
+import { VerifiedUserGuard } from './guards/verified-user.guard.js';
+import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
+import { ConfigurableOtpAuthModule } from './otp-auth.module-definition.js';
+import { OtpAuthService } from './otp-auth.service.js';
+import { OtpJwtStrategy } from './passport/otp-jwt.strategy.js';
+import { AccessTokenService } from './tokens/access-token.service.js';
+import { RevocationList } from './tokens/revocation-list.js';
+import { SessionService } from './tokens/session.service.js';
+
+/**
+ * Passwordless email-code login with JWT sessions.
+ *
+ * ```ts
+ * OtpAuthModule.forRootAsync({
+ *   isGlobal: true,
+ *   inject: [ConfigService, DataSource],
+ *   useFactory: (config: ConfigService, dataSource: DataSource) => ({
+ *     secret: config.getOrThrow('OTP_AUTH_SECRET'),
+ *     store: new TypeOrmOtpAuthStore(dataSource, { userEntity: User }),
+ *     sendOtp: async (email, code) => mailer.send(email, code),
+ *   }),
+ * })
+ * ```
+ */
+@Module({
+  providers: [
+    RevocationList,
+    AccessTokenService,
+    SessionService,
+    LoginCodeService,
+    OtpAuthService,
+    OtpAuthGuard,
+    VerifiedUserGuard,
+    OtpJwtStrategy,
+  ],
+  exports: [
+    OTP_AUTH_CONFIG,
+    OTP_SENDER,
+    RevocationList,
+    AccessTokenService,
+    SessionService,
+    LoginCodeService,
+    OtpAuthService,
+    OtpAuthGuard,
+    VerifiedUserGuard,
+  ],
+})
+export class OtpAuthModule extends ConfigurableOtpAuthModule {}

@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import type { VerifyOptions } from 'jsonwebtoken';
+import { SecretKeys } from '../crypto/secret-keys.js';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { REGISTERED_CLAIMS, type AccessTokenClaims } from './access-token-claims.js';
+import { RevocationList } from './revocation-list.js';
+
+/** The single message of every refused access token: no hint about which check failed. */
+export const INVALID_TOKEN_MESSAGE = 'Invalid or expired access token';
+
+/** A signed access token and what a client needs to know about it. */
+export interface IssuedAccessToken {
+  readonly token: string;
+  readonly claims: AccessTokenClaims;
+  /** Lifetime in seconds. */
+  readonly expiresIn: number;
+}
+
+/**
+ * Issues and verifies access tokens. This is the one verifier of the module: the guards call
+ * `verify`, and the Passport strategy hands jsonwebtoken the same key and options and then
+ * calls `assertClaims`, so both paths apply exactly the same rules.
+ */
+@Injectable()
+export class AccessTokenService {
+  private readonly logger = new Logger('OtpAuth');
+  private readonly jwt: JwtService;
+  /** Options for jsonwebtoken: algorithm pinned, issuer and audience required. */
+  readonly verifyOptions: Readonly<VerifyOptions>;
+  private warnedAboutOverride = false;
+
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    private readonly keys: SecretKeys,
+    private readonly revocations: RevocationList,
+  ) {
+    this.verifyOptions = Object.freeze<VerifyOptions>({
+      algorithms: ['HS256'],
+      issuer: config.issuer,
+      audience: config.audience,
+    });
+    this.jwt = new JwtService({
+      secret: keys.accessToken,
+      signOptions: { algorithm: 'HS256', header: { alg: 'HS256', typ: 'JWT' } },
+      verifyOptions: this.verifyOptions,
+    });
+  }
+
+  /** The signing key (a KeyObject, parsed once). */
+  get key(): SecretKeys['accessToken'] {
+    return this.keys.accessToken;
+  }
+
+  /** Signs an access token for a session; custom claims never override registered ones. */
+  sign(userId: string, sessionId: string, amr: readonly string[], custom: Record<string, unknown>): IssuedAccessToken {
+    const iat = Math.floor(this.config.clock() / 1000);
+    const extra: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(custom)) {
+      if (REGISTERED_CLAIMS.has(key)) {
+        if (!this.warnedAboutOverride) {
+          this.warnedAboutOverride = true;
+          this.logger.warn(`getAdditionalClaims returned registered claim "${key}"; it was ignored.`);
+        }
+        continue;
+      }
+      extra[key] = value;
+    }
+    const claims: AccessTokenClaims = {
+      ...extra,
+      sub: userId,
+      sid: sessionId,
+      jti: randomBytes(16).toString('base64url'),
+      typ: 'access',
+      amr: [...amr],
+      iat,
+      exp: iat + this.config.accessTokenTtl,
+      iss: this.config.issuer,
+      aud: this.config.audience,
+    };
+    return { token: this.jwt.sign(claims), claims, expiresIn: this.config.accessTokenTtl };
+  }
+
+  /** Verifies signature, algorithm, `iss`, `aud`, `exp`, type and revocation. Throws 401. */
+  verify(token: string): AccessTokenClaims {
+    let payload: unknown;
+    try {
+      payload = this.jwt.verify(token, this.clockOptions());
+    } catch {
+      throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
+    }
+    return this.assertClaims(payload);
+  }
+
+  /** Like `verify`, but returns null instead of throwing (for logout, which is idempotent). */
+  tryVerify(token: string | undefined): AccessTokenClaims | null {
+    if (!token) return null;
+    try {
+      return this.verify(token);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The checks that follow a valid signature: token type, required claims, revocation.
+   * jsonwebtoken does not require `exp` by itself, so it is checked here.
+   */
+  assertClaims(payload: unknown): AccessTokenClaims {
+    const claims = payload as Partial<AccessTokenClaims> | null;
+    if (
+      claims === null ||
+      typeof claims !== 'object' ||
+      claims.typ !== 'access' ||
+      typeof claims.sub !== 'string' ||
+      typeof claims.sid !== 'string' ||
+      typeof claims.jti !== 'string' ||
+      typeof claims.exp !== 'number' ||
+      typeof claims.iat !== 'number' ||
+      this.revocations.isRevoked(claims.sid, claims.jti)
+    ) {
+      throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
+    }
+    return claims as AccessTokenClaims;
+  }
+
+  private clockOptions(): VerifyOptions | undefined {
+    // Only a custom clock needs an explicit timestamp; the default path passes nothing extra.
+    return this.config.clock === Date.now ? undefined : { clockTimestamp: Math.floor(this.config.clock() / 1000) };
+  }
+}

@@ -1,0 +1,70 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import type { RevocationRecord } from '../store/otp-auth-store.interface.js';
+
+/** Extra look-back on each pull, so entries written by a slightly late clock are not missed. */
+const SYNC_OVERLAP_MS = 5_000;
+
+/**
+ * In-memory mirror of the store's revocation list, so guards check revocation without a
+ * database round-trip. Entries made on this instance apply at once; entries made elsewhere
+ * arrive with the next pull (every `revocationSyncInterval`). Each entry is dropped once no
+ * token it covers can still be valid, so memory holds only what can matter.
+ */
+@Injectable()
+export class RevocationList implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('OtpAuth');
+  private readonly sessions = new Map<string, number>();
+  private readonly tokens = new Map<string, number>();
+  private lastPull = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | undefined;
+
+  constructor(@Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.sync();
+    this.timer = setInterval(() => void this.sync(), this.config.revocationSyncInterval * 1000);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** True if the session or the token itself was revoked. Hot path: two map lookups. */
+  isRevoked(sessionId: string, tokenId: string): boolean {
+    return this.sessions.has(sessionId) || this.tokens.has(tokenId);
+  }
+
+  /** Records an entry locally (the caller has already written it to the store). */
+  remember(entry: RevocationRecord): void {
+    if (entry.key.startsWith('sid:')) this.sessions.set(entry.key.slice(4), entry.expiresAt);
+    else if (entry.key.startsWith('jti:')) this.tokens.set(entry.key.slice(4), entry.expiresAt);
+  }
+
+  /** Pulls entries created since the last pull and forgets expired ones. */
+  sync(): Promise<void> {
+    // One pull at a time; a slow database must not pile up queries.
+    this.syncing ??= this.pull().finally(() => {
+      this.syncing = undefined;
+    });
+    return this.syncing;
+  }
+
+  private async pull(): Promise<void> {
+    const now = this.config.clock();
+    const since = this.lastPull === 0 ? 0 : this.lastPull - SYNC_OVERLAP_MS;
+    try {
+      const entries = await this.config.store.listRevocations(since, now);
+      for (const entry of entries) this.remember(entry);
+      this.lastPull = now;
+    } catch (error) {
+      this.logger.warn(`Could not pull revocations; will retry: ${(error as Error).message}`);
+    }
+    for (const map of [this.sessions, this.tokens]) {
+      for (const [key, expiresAt] of map) if (expiresAt <= now) map.delete(key);
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import { newRefreshToken, SecretKeys } from '../crypto/secret-keys.js';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import type { RefreshTokenRecord, RevocationRecord, StoredUser } from '../store/otp-auth-store.interface.js';
+import type { AccessTokenClaims } from './access-token-claims.js';
+import { AccessTokenService } from './access-token.service.js';
+import { RevocationList } from './revocation-list.js';
+
+/** The single message of every refused refresh token. */
+export const INVALID_REFRESH_MESSAGE = 'Invalid or expired refresh token';
+
+/** Tokens of a signed-in session. */
+export interface SessionTokens {
+  readonly accessToken: string;
+  /** Access-token lifetime in seconds. */
+  readonly expiresIn: number;
+  /** Opaque, 256 random bits; stored only as a keyed hash. */
+  readonly refreshToken: string;
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly claims: AccessTokenClaims;
+}
+
+/**
+ * Sessions are refresh-token families. Each refresh rotates the token; the successor of a
+ * token is derived from it (HMAC), so the database's unique key on the successor's hash makes
+ * the rotation happen exactly once, and a repeat inside the grace period gets the same
+ * successor. A rotated token presented later means the family leaked: it is revoked whole.
+ */
+@Injectable()
+export class SessionService {
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    private readonly keys: SecretKeys,
+    private readonly accessTokens: AccessTokenService,
+    private readonly revocations: RevocationList,
+  ) {}
+
+  /** Opens a session for a user who has passed every required factor. */
+  async issue(user: StoredUser, amr: readonly string[]): Promise<SessionTokens> {
+    const now = this.config.clock();
+    const sessionId = randomUUID();
+    const refreshToken = newRefreshToken();
+    await this.config.store.createSession(
+      { id: sessionId, userId: user.id, amr: [...amr], createdAt: now, revokedAt: null },
+      this.refreshRecord(refreshToken, sessionId, user.id, null, now),
+    );
+    return this.tokensFor(user, sessionId, amr, refreshToken);
+  }
+
+  /** Rotates a refresh token: a new access token and the token's one successor. */
+  async refresh(refreshToken: string): Promise<SessionTokens> {
+    const { store } = this.config;
+    const now = this.config.clock();
+    const tokenHash = this.keys.hashRefreshToken(refreshToken);
+    const found = await store.findRefreshToken(tokenHash);
+    if (!found || found.token.expiresAt <= now || found.session.revokedAt !== null) {
+      throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
+    }
+    const { session } = found;
+    const successor = this.keys.successorOf(refreshToken);
+    const successorRecord = this.refreshRecord(successor, session.id, session.userId, tokenHash, now);
+    const won = await store.insertSuccessor(successorRecord);
+    if (!won && !(await this.isGraceRepeat(successor, now))) {
+      await this.revoke(session.id, now);
+      throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
+    }
+    const user = await store.findUserById(session.userId);
+    if (!user) {
+      await this.revoke(session.id, now);
+      throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
+    }
+    return this.tokensFor(user, session.id, session.amr, successor);
+  }
+
+  /** Revokes the session a refresh token belongs to (whatever its rotation state). */
+  async revokeByRefreshToken(refreshToken: string): Promise<void> {
+    const found = await this.config.store.findRefreshToken(this.keys.hashRefreshToken(refreshToken));
+    if (found) await this.revoke(found.session.id, this.config.clock());
+  }
+
+  /** Revokes a session and, with it, every access token issued for it. */
+  async revokeSession(sessionId: string): Promise<void> {
+    await this.revoke(sessionId, this.config.clock());
+  }
+
+  /** Revokes one access token (until it would have expired anyway). */
+  async revokeAccessToken(claims: AccessTokenClaims): Promise<void> {
+    const entry: RevocationRecord = { key: `jti:${claims.jti}`, expiresAt: claims.exp * 1000, createdAt: this.config.clock() };
+    await this.config.store.addRevocation(entry);
+    this.revocations.remember(entry);
+  }
+
+  /** Revokes every session of a user; returns how many were live. */
+  async revokeAllForUser(userId: string): Promise<number> {
+    const now = this.config.clock();
+    const ids = await this.config.store.listActiveSessionIds(userId, now);
+    for (const id of ids) await this.revoke(id, now);
+    return ids.length;
+  }
+
+  /**
+   * A repeat inside the grace period is honoured only while the successor is still the live
+   * end of the chain; otherwise the chain has moved on and the repeat is reuse.
+   */
+  private async isGraceRepeat(successor: string, now: number): Promise<boolean> {
+    const { store } = this.config;
+    const successorRow = await store.findRefreshToken(this.keys.hashRefreshToken(successor));
+    if (!successorRow || successorRow.session.revokedAt !== null) return false;
+    if (now - successorRow.token.createdAt > this.config.refreshReuseGracePeriod * 1000) return false;
+    const grandchild = await store.findRefreshToken(this.keys.hashRefreshToken(this.keys.successorOf(successor)));
+    return grandchild === null;
+  }
+
+  private async revoke(sessionId: string, now: number): Promise<void> {
+    // Access tokens of the session live at most accessTokenTtl from now.
+    const entry: RevocationRecord = {
+      key: `sid:${sessionId}`,
+      expiresAt: now + this.config.accessTokenTtl * 1000,
+      createdAt: now,
+    };
+    await this.config.store.revokeSession(sessionId, now, entry);
+    this.revocations.remember(entry);
+  }
+
+  private async tokensFor(
+    user: StoredUser,
+    sessionId: string,
+    amr: readonly string[],
+    refreshToken: string,
+  ): Promise<SessionTokens> {
+    const custom = await this.config.getAdditionalClaims(user.entity);
+    const access = this.accessTokens.sign(user.id, sessionId, amr, custom ?? {});
+    return {
+      accessToken: access.token,
+      expiresIn: access.expiresIn,
+      refreshToken,
+      sessionId,
+      userId: user.id,
+      claims: access.claims,
+    };
+  }
+
+  private refreshRecord(
+    token: string,
+    sessionId: string,
+    userId: string,
+    parentHash: string | null,
+    now: number,
+  ): RefreshTokenRecord {
+    return {
+      tokenHash: this.keys.hashRefreshToken(token),
+      sessionId,
+      userId,
+      parentHash,
+      createdAt: now,
+      expiresAt: now + this.config.refreshTokenTtl * 1000,
+    };
+  }
+}

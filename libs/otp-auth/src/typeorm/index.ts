@@ -1,0 +1,14 @@
+/**
+ * TypeORM persistence for nestjs-otp-auth (SQLite, PostgreSQL, MySQL/MariaDB).
+ *
+ * @packageDocumentation
+ */
+export {
+  OtpBaseUser,
+  OtpCodeEntity,
+  OtpSessionEntity,
+  OtpRefreshTokenEntity,
+  OtpRevocationEntity,
+  otpAuthEntities,
+} from './entities.js';
+export { TypeOrmOtpAuthStore, isUniqueViolation, type TypeOrmOtpAuthStoreOptions } from './typeorm-otp-auth.store.js';

@@ -1,0 +1,372 @@
+import { QueryFailedError, type DataSource, type EntityTarget, type ObjectLiteral, type Repository } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import { OtpAuthConfigurationError } from '../options/resolve-options.js';
+import type {
+  AttemptLimits,
+  CleanupPolicy,
+  CleanupReport,
+  CodeRecord,
+  NewCode,
+  OtpAuthStore,
+  RefreshTokenRecord,
+  RefreshTokenWithSession,
+  RevocationRecord,
+  SessionRecord,
+  StoredUser,
+} from '../store/otp-auth-store.interface.js';
+import { OtpCodeEntity, OtpRefreshTokenEntity, OtpRevocationEntity, OtpSessionEntity, type OtpBaseUser } from './entities.js';
+
+/** Settings of {@link TypeOrmOtpAuthStore}. */
+export interface TypeOrmOtpAuthStoreOptions<TUser extends OtpBaseUser> {
+  /** The application's user entity (extends `OtpBaseUser`). */
+  userEntity: EntityTarget<TUser>;
+}
+
+/** Sessions younger than this are never removed as orphans (their first token may be in flight). */
+const ORPHAN_SESSION_AGE_MS = 60_000;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True for a duplicate-key error on PostgreSQL, MySQL/MariaDB or SQLite. */
+export function isUniqueViolation(error: unknown): boolean {
+  if (!(error instanceof QueryFailedError)) return false;
+  const driverError = (error as QueryFailedError & { driverError?: { code?: string; errno?: number } }).driverError;
+  const code = driverError?.code ?? '';
+  return code === '23505' || code === 'ER_DUP_ENTRY' || driverError?.errno === 1062 || code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+function toCode(row: OtpCodeEntity): CodeRecord {
+  return {
+    email: row.email,
+    purpose: row.purpose,
+    codeHash: row.codeHash,
+    generation: row.generation,
+    expiresAt: row.expiresAt,
+    attempts: row.attempts,
+    sentAt: row.sentAt,
+    failureCount: row.failureCount,
+    failureWindowStart: row.failureWindowStart,
+  };
+}
+
+function toSession(row: OtpSessionEntity): SessionRecord {
+  return {
+    id: row.id,
+    userId: row.userId,
+    amr: row.amr === '' ? [] : row.amr.split(','),
+    createdAt: row.createdAt,
+    revokedAt: row.revokedAt,
+  };
+}
+
+/**
+ * The store on TypeORM: SQLite (better-sqlite3), PostgreSQL and MySQL/MariaDB. Every rule is one
+ * conditional UPDATE or one INSERT against a unique key, so it needs no transactions and holds
+ * across connections and app instances.
+ */
+export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implements OtpAuthStore<TUser> {
+  private users!: Repository<TUser>;
+  private primary!: ColumnMetadata;
+  private readonly codes: Repository<OtpCodeEntity>;
+  private readonly sessions: Repository<OtpSessionEntity>;
+  private readonly tokens: Repository<OtpRefreshTokenEntity>;
+  private readonly revocations: Repository<OtpRevocationEntity>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly options: TypeOrmOtpAuthStoreOptions<TUser>,
+  ) {
+    this.codes = dataSource.getRepository(OtpCodeEntity);
+    this.sessions = dataSource.getRepository(OtpSessionEntity);
+    this.tokens = dataSource.getRepository(OtpRefreshTokenEntity);
+    this.revocations = dataSource.getRepository(OtpRevocationEntity);
+  }
+
+  /** Checks that the entities are registered and the user entity has what the module needs. */
+  async init(): Promise<void> {
+    if (!this.dataSource.isInitialized) await this.dataSource.initialize();
+    for (const entity of [OtpCodeEntity, OtpSessionEntity, OtpRefreshTokenEntity, OtpRevocationEntity]) {
+      if (!this.dataSource.hasMetadata(entity)) {
+        throw new OtpAuthConfigurationError(
+          `the DataSource does not know ${entity.name}; add \`...otpAuthEntities\` (from 'nestjs-otp-auth/typeorm') to its \`entities\`.`,
+        );
+      }
+    }
+    if (!this.dataSource.hasMetadata(this.options.userEntity)) {
+      throw new OtpAuthConfigurationError('the DataSource does not know the `userEntity`; add it to its `entities`.');
+    }
+    this.users = this.dataSource.getRepository(this.options.userEntity);
+    const { primaryColumns } = this.users.metadata;
+    if (primaryColumns.length !== 1 || !primaryColumns[0]) {
+      throw new OtpAuthConfigurationError('the user entity needs exactly one primary column (e.g. `@PrimaryGeneratedColumn() id`).');
+    }
+    this.primary = primaryColumns[0];
+    for (const property of ['email', 'isVerified']) {
+      if (!this.users.metadata.findColumnWithPropertyName(property)) {
+        throw new OtpAuthConfigurationError(`the user entity has no \`${property}\` column; extend \`OtpBaseUser\`.`);
+      }
+    }
+  }
+
+  // ---- users -------------------------------------------------------------------------------
+
+  async findUserById(id: string): Promise<StoredUser<TUser> | null> {
+    const key = this.parseId(id);
+    if (key === undefined) return null;
+    const user = await this.users.findOneBy({ [this.primary.propertyName]: key } as never);
+    return user ? this.toUser(user) : null;
+  }
+
+  async findUserByEmail(email: string): Promise<StoredUser<TUser> | null> {
+    const user = await this.users.findOneBy({ email } as never);
+    return user ? this.toUser(user) : null;
+  }
+
+  async createOrGetUser(email: string): Promise<StoredUser<TUser>> {
+    try {
+      await this.users.insert({ email, isVerified: false } as never);
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+    }
+    const user = await this.findUserByEmail(email);
+    if (!user) throw new Error('user vanished right after creation');
+    return user;
+  }
+
+  async markUserVerified(id: string): Promise<StoredUser<TUser> | null> {
+    const key = this.parseId(id);
+    if (key === undefined) return null;
+    await this.users.update({ [this.primary.propertyName]: key } as never, { isVerified: true } as never);
+    return this.findUserById(id);
+  }
+
+  // ---- codes -------------------------------------------------------------------------------
+
+  async findCode(email: string, purpose: string): Promise<CodeRecord | null> {
+    const row = await this.codes.findOneBy({ email, purpose });
+    return row ? toCode(row) : null;
+  }
+
+  async replaceCode(expected: CodeRecord | null, next: NewCode): Promise<CodeRecord | null> {
+    const fresh = { codeHash: next.codeHash, expiresAt: next.expiresAt, attempts: 0, sentAt: next.now };
+    if (expected === null) {
+      const row: CodeRecord = {
+        email: next.email,
+        purpose: next.purpose,
+        generation: 1,
+        failureCount: 0,
+        failureWindowStart: null,
+        ...fresh,
+      };
+      try {
+        await this.codes.insert(row);
+        return row;
+      } catch (error) {
+        if (isUniqueViolation(error)) return null;
+        throw error;
+      }
+    }
+    const generation = expected.generation + 1;
+    const result = await this.codes
+      .createQueryBuilder()
+      .update()
+      .set({ ...fresh, generation })
+      .where('email = :email AND purpose = :purpose AND generation = :expected', {
+        email: next.email,
+        purpose: next.purpose,
+        expected: expected.generation,
+      })
+      .execute();
+    return result.affected === 1 ? { ...expected, ...fresh, generation } : null;
+  }
+
+  async restoreCode(email: string, purpose: string, generation: number, previous: CodeRecord | null): Promise<void> {
+    const where = 'email = :email AND purpose = :purpose AND generation = :generation';
+    const params = { email, purpose, generation };
+    if (previous === null) {
+      await this.codes.createQueryBuilder().delete().where(where, params).execute();
+      return;
+    }
+    const { codeHash, expiresAt, attempts, sentAt } = previous;
+    await this.codes
+      .createQueryBuilder()
+      .update()
+      .set({ codeHash, expiresAt, attempts, sentAt, generation: previous.generation })
+      .where(where, params)
+      .execute();
+  }
+
+  async reserveAttempt(email: string, purpose: string, generation: number, limits: AttemptLimits): Promise<boolean> {
+    const windowOver = '(failure_window_start IS NULL OR failure_window_start <= :cutoff)';
+    // Key order is SET order; MySQL evaluates SET left to right, so the window start is read
+    // by failure_count's expression before it is itself reassigned.
+    const result = await this.codes
+      .createQueryBuilder()
+      .update()
+      .set({
+        attempts: () => 'attempts + 1',
+        failureCount: () => `CASE WHEN ${windowOver} THEN 1 ELSE failure_count + 1 END`,
+        failureWindowStart: () => `CASE WHEN ${windowOver} THEN :now ELSE failure_window_start END`,
+      })
+      .where('email = :email AND purpose = :purpose AND generation = :generation')
+      .andWhere('code_hash IS NOT NULL AND expires_at > :now AND attempts < :maxAttempts')
+      .andWhere(`(${windowOver} OR failure_count < :maxFailures)`)
+      .setParameters({
+        email,
+        purpose,
+        generation,
+        now: limits.now,
+        cutoff: limits.failureWindowCutoff,
+        maxAttempts: limits.maxAttempts,
+        maxFailures: limits.maxFailures,
+      })
+      .execute();
+    return result.affected === 1;
+  }
+
+  async consumeCode(email: string, purpose: string, generation: number): Promise<boolean> {
+    const result = await this.codes
+      .createQueryBuilder()
+      .update()
+      .set({ codeHash: null, failureCount: 0, failureWindowStart: null })
+      .where('email = :email AND purpose = :purpose AND generation = :generation AND code_hash IS NOT NULL', {
+        email,
+        purpose,
+        generation,
+      })
+      .execute();
+    return result.affected === 1;
+  }
+
+  // ---- sessions and refresh tokens ---------------------------------------------------------
+
+  async createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void> {
+    await this.sessions.insert({
+      id: session.id,
+      userId: session.userId,
+      amr: session.amr.join(','),
+      createdAt: session.createdAt,
+      revokedAt: session.revokedAt,
+    });
+    await this.tokens.insert({ ...firstToken });
+  }
+
+  async findRefreshToken(tokenHash: string): Promise<RefreshTokenWithSession | null> {
+    const token = await this.tokens.findOneBy({ tokenHash });
+    if (!token) return null;
+    const session = await this.sessions.findOneBy({ id: token.sessionId });
+    if (!session) return null;
+    return {
+      token: {
+        tokenHash: token.tokenHash,
+        sessionId: token.sessionId,
+        userId: token.userId,
+        parentHash: token.parentHash,
+        createdAt: token.createdAt,
+        expiresAt: token.expiresAt,
+      },
+      session: toSession(session),
+    };
+  }
+
+  async insertSuccessor(successor: RefreshTokenRecord): Promise<boolean> {
+    try {
+      await this.tokens.insert({ ...successor });
+      return true;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
+  }
+
+  async revokeSession(sessionId: string, now: number, revocation: RevocationRecord): Promise<boolean> {
+    // The revocation entry goes first: once it exists, every instance refuses the session's tokens.
+    await this.addRevocation(revocation);
+    const result = await this.sessions
+      .createQueryBuilder()
+      .update()
+      .set({ revokedAt: now })
+      .where('id = :sessionId AND revoked_at IS NULL', { sessionId })
+      .execute();
+    return result.affected === 1;
+  }
+
+  async listActiveSessionIds(userId: string): Promise<string[]> {
+    const rows = await this.sessions
+      .createQueryBuilder('s')
+      .select('s.id', 'id')
+      .where('s.user_id = :userId AND s.revoked_at IS NULL', { userId })
+      .getRawMany<{ id: string }>();
+    return rows.map((row) => row.id);
+  }
+
+  async addRevocation(revocation: RevocationRecord): Promise<void> {
+    try {
+      await this.revocations.insert({ ...revocation });
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+    }
+  }
+
+  async listRevocations(since: number, now: number): Promise<RevocationRecord[]> {
+    const rows = await this.revocations
+      .createQueryBuilder('r')
+      .where('r.created_at >= :since AND r.expires_at > :now', { since, now })
+      .getMany();
+    return rows.map((row) => ({ key: row.key, expiresAt: row.expiresAt, createdAt: row.createdAt }));
+  }
+
+  // ---- maintenance -------------------------------------------------------------------------
+
+  async cleanup(policy: CleanupPolicy): Promise<CleanupReport> {
+    const { now } = policy;
+    const retained = now - policy.codeRetention;
+    const codes = await this.codes
+      .createQueryBuilder()
+      .delete()
+      .where('expires_at <= :now AND sent_at <= :retained', { now, retained })
+      .andWhere('(failure_window_start IS NULL OR failure_window_start <= :retained)', { retained })
+      .execute();
+    const refreshTokens = await this.tokens.createQueryBuilder().delete().where('expires_at <= :now', { now }).execute();
+    const tokenTable = this.dataSource.driver.escape(this.tokens.metadata.tableName);
+    const sessionTable = this.dataSource.driver.escape(this.sessions.metadata.tableName);
+    const sessions = await this.sessions
+      .createQueryBuilder()
+      .delete()
+      .where('created_at <= :orphanCutoff', { orphanCutoff: now - ORPHAN_SESSION_AGE_MS })
+      .andWhere(`NOT EXISTS (SELECT 1 FROM ${tokenTable} t WHERE t.session_id = ${sessionTable}.id)`)
+      .execute();
+    const revocations = await this.revocations.createQueryBuilder().delete().where('expires_at <= :now', { now }).execute();
+    const report = {
+      codes: codes.affected ?? 0,
+      refreshTokens: refreshTokens.affected ?? 0,
+      sessions: sessions.affected ?? 0,
+      revocations: revocations.affected ?? 0,
+    };
+    return { ...report, total: report.codes + report.refreshTokens + report.sessions + report.revocations };
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  /** The id in the primary column's own type, or undefined when it cannot be one (never a 500). */
+  private parseId(id: string): string | number | undefined {
+    if (typeof id !== 'string' || id.length === 0 || id.length > 128) return undefined;
+    const type = this.primary.type;
+    if (type === Number || type === 'int' || type === 'integer' || type === 'smallint') {
+      return /^\d{1,15}$/.test(id) ? Number(id) : undefined;
+    }
+    if (type === 'bigint') return /^\d{1,19}$/.test(id) ? id : undefined;
+    if (type === 'uuid' || this.primary.generationStrategy === 'uuid') return UUID.test(id) ? id : undefined;
+    return id;
+  }
+
+  private toUser(entity: TUser): StoredUser<TUser> {
+    const record = entity as unknown as ObjectLiteral;
+    return {
+      id: String(record[this.primary.propertyName]),
+      email: entity.email,
+      isVerified: Boolean(entity.isVerified),
+      entity,
+    };
+  }
+}
