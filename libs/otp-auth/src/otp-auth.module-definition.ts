@@ -42,6 +42,7 @@ export const {
   ASYNC_OPTIONS_TYPE: OTP_AUTH_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<OtpAuthModuleOptions>({ moduleName: 'OtpAuth' })
   .setClassMethodName('forRoot')
+  .setFactoryMethodName('createOtpAuthOptions')
   .setExtras<OtpAuthModuleExtras>(EXTRAS_DEFAULTS, (definition, extras) => {
     const routePrefix = extras.routePrefix ?? OTP_AUTH_DEFAULTS.routePrefix;
     const providers: Provider[] = [

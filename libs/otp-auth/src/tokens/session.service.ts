@@ -109,7 +109,7 @@ export class SessionService {
     const { store } = this.config;
     const successorRow = await store.findRefreshToken(this.keys.hashRefreshToken(successor));
     if (!successorRow || successorRow.session.revokedAt !== null) return false;
-    if (now - successorRow.token.createdAt > this.config.refreshReuseGracePeriod * 1000) return false;
+    if (now - successorRow.token.createdAt >= this.config.refreshReuseGracePeriod * 1000) return false;
     const grandchild = await store.findRefreshToken(this.keys.hashRefreshToken(this.keys.successorOf(successor)));
     return grandchild === null;
   }

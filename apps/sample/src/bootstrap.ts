@@ -1,0 +1,67 @@
+import 'reflect-metadata';
+import { Logger, type INestApplication, type NestApplicationOptions } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { createAppModule } from './app.module.js';
+import type { SampleConfig } from './config.js';
+
+/** Where Swagger UI is served; the OpenAPI JSON is at `/docs-json`. */
+export const DOCS_PATH = 'docs';
+
+/** True when `@fastify/static`, which Swagger UI needs on Fastify, can be loaded. */
+async function hasFastifyStatic(): Promise<boolean> {
+  try {
+    await import('@fastify/static');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Mounts Swagger UI at `/docs`, or explains in the log why it is skipped. */
+async function setUpSwagger(app: INestApplication, config: SampleConfig, logger: Logger): Promise<void> {
+  // On Fastify, SwaggerModule would exit the process if @fastify/static were missing.
+  if (config.platform === 'fastify' && !(await hasFastifyStatic())) {
+    logger.warn(`Swagger UI is not served on Fastify without @fastify/static; run \`npm install @fastify/static\` to get /${DOCS_PATH}.`);
+    return;
+  }
+  const document = new DocumentBuilder()
+    .setTitle('nestjs-otp-auth sample')
+    .setDescription(
+      'Passwordless sign-in: POST /auth/request-otp, then POST /auth/verify-otp for an access token. ' +
+        'Send it as `Authorization: Bearer <token>` (the Authorize button) to call the example routes.',
+    )
+    .setVersion('0.1.0')
+    .addBearerAuth()
+    .build();
+  // A factory, so the document is built on first request rather than at startup.
+  SwaggerModule.setup(DOCS_PATH, app, () => SwaggerModule.createDocument(app, document));
+}
+
+/**
+ * Creates (but does not start) the sample app for a configuration: Express or Fastify, logger
+ * levels, shutdown hooks and Swagger UI.
+ *
+ * @param config - What {@link loadConfig} returned (or a test's own).
+ * @returns The initialised-on-listen Nest application; call `listen` or `init` on it.
+ * @throws Whatever startup throws (e.g. an unreachable database or invalid module options).
+ */
+export async function createApp(config: SampleConfig): Promise<INestApplication> {
+  const module = createAppModule(config);
+  // abortOnError: false makes startup errors reject here instead of calling process.abort().
+  const options: NestApplicationOptions = { logger: config.logLevels, abortOnError: false };
+  const app: INestApplication =
+    config.platform === 'fastify'
+      ? await NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter(), options)
+      : await NestFactory.create<NestExpressApplication>(module, options);
+
+  const logger = new Logger('Sample');
+  for (const warning of config.warnings) logger.warn(warning);
+
+  // Closes the database connections on SIGTERM/SIGINT (e.g. `docker stop`).
+  app.enableShutdownHooks();
+  await setUpSwagger(app, config, logger);
+  return app;
+}

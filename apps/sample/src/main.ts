@@ -1,0 +1,37 @@
+/**
+ * Entry point of the sample app: reads the environment, builds the app and listens.
+ * Configuration errors are printed as one line (no stack trace) and exit with status 1.
+ *
+ * @packageDocumentation
+ */
+import 'reflect-metadata';
+import { Logger, type INestApplication } from '@nestjs/common';
+import { createApp, DOCS_PATH } from './bootstrap.js';
+import { loadConfig, type SampleConfig } from './config.js';
+
+function fail(error: unknown): never {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}
+
+let config: SampleConfig;
+try {
+  config = loadConfig();
+} catch (error) {
+  fail(error);
+}
+
+let app: INestApplication;
+try {
+  app = await createApp(config);
+  // All interfaces, so the app is reachable from outside a container.
+  await app.listen(config.port, '0.0.0.0');
+} catch (error) {
+  // Nest has already logged the details (e.g. which database was unreachable).
+  fail(error);
+}
+
+const url = `http://localhost:${config.port}`;
+const logger = new Logger('Sample');
+logger.log(`Listening on ${url} (${config.platform}, database ${config.database.type})`);
+logger.log(`API docs: ${url}/${DOCS_PATH}`);
