@@ -1,0 +1,198 @@
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { OtpBaseUser, otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
+import type { CodeRecord } from 'nestjs-otp-auth';
+import { createTestDatabase, enabledBackends, type TestDatabase } from './support/databases.js';
+import { TestUser } from './support/test-user.entity.js';
+
+@Entity('uuid_users')
+class UuidUser extends OtpBaseUser {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ type: 'varchar', length: 20, default: 'free' })
+  plan!: string;
+}
+
+const HOUR = 3600_000;
+
+describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
+  let db: TestDatabase;
+  let store: TypeOrmOtpAuthStore<TestUser>;
+  beforeAll(async () => {
+    db = await createTestDatabase(backend, [TestUser, UuidUser, ...otpAuthEntities]);
+    store = new TypeOrmOtpAuthStore(db.dataSource, { userEntity: TestUser });
+    await store.init();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  describe('users', () => {
+    it('creates unverified users, finds them by email and by string id, and keeps extra columns', async () => {
+      const created = await store.createOrGetUser('new@example.com');
+      expect(created).toMatchObject({ email: 'new@example.com', isVerified: false });
+      expect(created.id).toMatch(/^\d+$/);
+      expect(created.entity.displayName).toBeNull();
+      expect(created.entity.createdAt).toBeInstanceOf(Date);
+      expect((await store.findUserById(created.id))?.email).toBe('new@example.com');
+      expect((await store.findUserByEmail('new@example.com'))?.id).toBe(created.id);
+      expect((await store.createOrGetUser('new@example.com')).id).toBe(created.id);
+    });
+
+    it('returns null, never throws, for absent or ill-typed ids', async () => {
+      for (const id of ['999999', 'abc', '', '1.5', '-1', "1' OR '1'='1", '9'.repeat(40)]) {
+        expect(await store.findUserById(id)).toBeNull();
+      }
+      expect(await store.findUserByEmail('absent@example.com')).toBeNull();
+      expect(await store.markUserVerified('abc')).toBeNull();
+    });
+
+    it('creates a user exactly once under 20 parallel calls', async () => {
+      const users = await Promise.all(Array.from({ length: 20 }, () => store.createOrGetUser('par@example.com')));
+      expect(new Set(users.map((u) => u.id)).size).toBe(1);
+    });
+
+    it('marks a user verified', async () => {
+      const user = await store.createOrGetUser('verify@example.com');
+      expect((await store.markUserVerified(user.id))?.isVerified).toBe(true);
+      expect((await store.findUserById(user.id))?.isVerified).toBe(true);
+    });
+
+    it('round-trips uuid ids as strings and rejects non-uuid strings', async () => {
+      const uuidStore = new TypeOrmOtpAuthStore(db.dataSource, { userEntity: UuidUser });
+      await uuidStore.init();
+      const user = await uuidStore.createOrGetUser('uuid@example.com');
+      expect(user.id).toMatch(/^[0-9a-f-]{36}$/i);
+      expect(user.entity.plan).toBe('free');
+      expect((await uuidStore.findUserById(user.id))?.email).toBe('uuid@example.com');
+      expect(await uuidStore.findUserById('42')).toBeNull();
+    });
+  });
+
+  describe('codes', () => {
+    const now = Date.now();
+    const next = (email: string, hash = 'h1') => ({ email, purpose: 'login', codeHash: hash, expiresAt: now + 600_000, now });
+    const limits = { maxAttempts: 3, maxFailures: 10, failureWindowCutoff: now - HOUR, now };
+
+    it('saves a code with zero attempts and a send time; replaces it only by compare-and-set', async () => {
+      const first = await store.replaceCode(null, next('c1@example.com'));
+      expect(first).toMatchObject({ generation: 1, attempts: 0, sentAt: now, codeHash: 'h1' });
+      expect(await store.replaceCode(null, next('c1@example.com'))).toBeNull();
+      const second = await store.replaceCode(first, next('c1@example.com', 'h2'));
+      expect(second).toMatchObject({ generation: 2, codeHash: 'h2' });
+      expect(await store.replaceCode(first, next('c1@example.com', 'h3'))).toBeNull();
+      expect((await store.findCode('c1@example.com', 'login'))?.codeHash).toBe('h2');
+    });
+
+    it('counts attempts 1..n and stops at the limit; consumes exactly once', async () => {
+      const code = (await store.replaceCode(null, next('c2@example.com')))!;
+      for (let i = 1; i <= 3; i++) {
+        expect(await store.reserveAttempt('c2@example.com', 'login', code.generation, limits)).toBe(true);
+        expect((await store.findCode('c2@example.com', 'login'))?.attempts).toBe(i);
+      }
+      expect(await store.reserveAttempt('c2@example.com', 'login', code.generation, limits)).toBe(false);
+      expect(await store.consumeCode('c2@example.com', 'login', code.generation)).toBe(true);
+      expect(await store.consumeCode('c2@example.com', 'login', code.generation)).toBe(false);
+      const consumed = await store.findCode('c2@example.com', 'login');
+      expect(consumed).toMatchObject({ codeHash: null, failureCount: 0 });
+    });
+
+    it('refuses attempts on expired codes and on stale generations', async () => {
+      const code = (await store.replaceCode(null, { ...next('c3@example.com'), expiresAt: now - 1 }))!;
+      expect(await store.reserveAttempt('c3@example.com', 'login', code.generation, limits)).toBe(false);
+      const fresh = (await store.replaceCode(code, next('c3@example.com')))!;
+      expect(await store.reserveAttempt('c3@example.com', 'login', code.generation, limits)).toBe(false);
+      expect(await store.reserveAttempt('c3@example.com', 'login', fresh.generation, limits)).toBe(true);
+    });
+
+    it('keeps the address-wide failure count across codes, and starts a new window after the cutoff', async () => {
+      const email = 'c4@example.com';
+      const long = { ...next(email), expiresAt: now + 3 * HOUR };
+      let code: CodeRecord = (await store.replaceCode(null, long))!;
+      const tight = { ...limits, maxAttempts: 100, maxFailures: 4 };
+      for (let i = 0; i < 2; i++) expect(await store.reserveAttempt(email, 'login', code.generation, tight)).toBe(true);
+      code = (await store.replaceCode(code, long))!;
+      expect(code.attempts).toBe(0);
+      for (let i = 0; i < 2; i++) expect(await store.reserveAttempt(email, 'login', code.generation, tight)).toBe(true);
+      expect(await store.reserveAttempt(email, 'login', code.generation, tight)).toBe(false);
+      const later = { ...tight, now: now + 2 * HOUR, failureWindowCutoff: now + HOUR };
+      expect(await store.reserveAttempt(email, 'login', code.generation, later)).toBe(true);
+      expect((await store.findCode(email, 'login'))?.failureCount).toBe(1);
+    });
+
+    it('restores the previous state after a failed delivery', async () => {
+      const first = (await store.replaceCode(null, next('c5@example.com')))!;
+      const second = (await store.replaceCode(first, { ...next('c5@example.com', 'h2'), now: now + 61_000 }))!;
+      await store.restoreCode('c5@example.com', 'login', second.generation, first);
+      expect(await store.findCode('c5@example.com', 'login')).toMatchObject({ codeHash: 'h1', sentAt: now, generation: 1 });
+      const lone = (await store.replaceCode(null, next('c6@example.com')))!;
+      await store.restoreCode('c6@example.com', 'login', lone.generation, null);
+      expect(await store.findCode('c6@example.com', 'login')).toBeNull();
+    });
+  });
+
+  describe('sessions, refresh tokens, revocations and cleanup', () => {
+    const now = Date.now();
+    const token = (hash: string, sessionId: string, expiresAt = now + HOUR, parentHash: string | null = null) => ({
+      tokenHash: hash,
+      sessionId,
+      userId: '1',
+      parentHash,
+      createdAt: now,
+      expiresAt,
+    });
+    const session = (id: string, createdAt = now) => ({ id, userId: '1', amr: ['otp'], createdAt, revokedAt: null });
+
+    it('creates a session with its first token and finds it by hash', async () => {
+      await store.createSession(session('00000000-0000-4000-8000-000000000001'), token('t1', '00000000-0000-4000-8000-000000000001'));
+      const found = await store.findRefreshToken('t1');
+      expect(found?.session).toMatchObject({ id: '00000000-0000-4000-8000-000000000001', amr: ['otp'], revokedAt: null });
+      expect(found?.token).toMatchObject({ tokenHash: 't1', userId: '1', parentHash: null });
+      expect(await store.findRefreshToken('absent')).toBeNull();
+    });
+
+    it('inserts a successor exactly once', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => store.insertSuccessor(token('t1-next', '00000000-0000-4000-8000-000000000001', now + HOUR, 't1'))),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('revokes a session once, lists the revocation, and lists active sessions per user', async () => {
+      const sid = '00000000-0000-4000-8000-000000000002';
+      await store.createSession(session(sid), token('t2', sid));
+      expect(await store.listActiveSessionIds('1', now)).toEqual(expect.arrayContaining([sid]));
+      const entry = { key: `sid:${sid}`, expiresAt: now + HOUR, createdAt: now };
+      expect(await store.revokeSession(sid, now, entry)).toBe(true);
+      expect(await store.revokeSession(sid, now, entry)).toBe(false);
+      expect((await store.findRefreshToken('t2'))?.session.revokedAt).toBe(now);
+      expect(await store.listActiveSessionIds('1', now)).not.toContain(sid);
+      const listed = await store.listRevocations(now - 1000, now);
+      expect(listed).toEqual(expect.arrayContaining([entry]));
+      expect(await store.listRevocations(now + 1, now)).not.toEqual(expect.arrayContaining([entry]));
+    });
+
+    it('keeps independent revocations apart and ignores duplicates', async () => {
+      await store.addRevocation({ key: 'jti:a', expiresAt: now + 1000, createdAt: now });
+      await store.addRevocation({ key: 'jti:a', expiresAt: now + 1000, createdAt: now });
+      await store.addRevocation({ key: 'jti:b', expiresAt: now + 1000, createdAt: now });
+      const keys = (await store.listRevocations(now, now)).map((r) => r.key);
+      expect(keys.filter((k) => k === 'jti:a')).toHaveLength(1);
+      expect(keys).toContain('jti:b');
+    });
+
+    it('cleanup removes only expired rows and reports the counts (0 when none)', async () => {
+      const later = now + 10 * 24 * HOUR;
+      const sid = '00000000-0000-4000-8000-000000000003';
+      await store.createSession(session(sid), token('t3', sid, now + 20 * 24 * HOUR));
+      const report = await store.cleanup({ now: later, codeRetention: HOUR });
+      expect(report.refreshTokens).toBe(3); // t1, t1-next, t2
+      expect(report.sessions).toBe(2);
+      expect(report.revocations).toBeGreaterThanOrEqual(3);
+      expect(report.codes).toBe(5); // c1..c5 (c6 was withdrawn)
+      expect(report.total).toBe(report.codes + report.refreshTokens + report.sessions + report.revocations);
+      expect(await store.findRefreshToken('t3')).not.toBeNull();
+      expect(await store.cleanup({ now: later, codeRetention: HOUR })).toEqual({ codes: 0, refreshTokens: 0, sessions: 0, revocations: 0, total: 0 });
+    });
+  });
+});
