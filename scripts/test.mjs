@@ -48,8 +48,15 @@ console.log('[test] MongoDB store: NOT TESTED (no MongoDB store yet; see issue 6
 
 const result = spawnSync(
   process.execPath,
-  ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', 'node_modules/jest/bin/jest.js', ...process.argv.slice(2)],
+  [
+    '--experimental-vm-modules',
+    '--no-warnings=ExperimentalWarning',
+    'node_modules/jest/bin/jest.js',
+    ...process.argv.slice(2),
+  ],
   { stdio: 'inherit', env: { ...process.env, OTP_TEST_BACKENDS: backends.join(',') } },
 );
-console.log(`[test] backends that ran: ${backends.join(', ')}${skipped.length ? `; skipped: ${skipped.map((s) => s.split(' ')[0]).join(', ')}` : ''}`);
+console.log(
+  `[test] backends that ran: ${backends.join(', ')}${skipped.length ? `; skipped: ${skipped.map((s) => s.split(' ')[0]).join(', ')}` : ''}`,
+);
 process.exit(result.status ?? 1);

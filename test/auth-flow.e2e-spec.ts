@@ -1,5 +1,13 @@
 import jwt from 'jsonwebtoken';
-import { createTestApp, refreshCookie, setCookieHeader, signIn, TEST_SECRET, type Platform, type TestApp } from './support/test-app.js';
+import {
+  createTestApp,
+  refreshCookie,
+  setCookieHeader,
+  signIn,
+  TEST_SECRET,
+  type Platform,
+  type TestApp,
+} from './support/test-app.js';
 import { enabledBackends } from './support/databases.js';
 
 const cases = enabledBackends().flatMap((backend) =>
@@ -71,7 +79,11 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
   describe('POST /auth/verify-otp', () => {
     it('signs in: bearer access token, refresh cookie, user created and verified, code consumed', async () => {
       await t.http().post('/auth/request-otp').send({ email: 'bob@example.com' }).expect(200);
-      const res = await t.http().post('/auth/verify-otp').send({ email: 'BOB@example.com ', code: t.lastCode('bob@example.com') }).expect(200);
+      const res = await t
+        .http()
+        .post('/auth/verify-otp')
+        .send({ email: 'BOB@example.com ', code: t.lastCode('bob@example.com') })
+        .expect(200);
       expect(res.body).toEqual({ access_token: expect.any(String), token_type: 'bearer', expires_in: 3600 });
       expect(res.headers['cache-control']).toBe('no-store');
       const cookie = setCookieHeader(res)!;
@@ -84,7 +96,11 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       expect(user?.isVerified).toBe(true);
       const row = await t.store.findCode('bob@example.com', 'login');
       expect(row?.codeHash).toBeNull();
-      await t.http().post('/auth/verify-otp').send({ email: 'bob@example.com', code: t.lastCode('bob@example.com') }).expect(401);
+      await t
+        .http()
+        .post('/auth/verify-otp')
+        .send({ email: 'bob@example.com', code: t.lastCode('bob@example.com') })
+        .expect(401);
     });
 
     it('puts the registered claims and custom claims in the access token', async () => {
@@ -93,7 +109,14 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       expect(claims.header.alg).toBe('HS256');
       const p = claims.payload as Record<string, unknown>;
       const user = await t.store.findUserByEmail('claims@example.com');
-      expect(p).toMatchObject({ sub: user!.id, typ: 'access', iss: 'nestjs-otp-auth', aud: 'nestjs-otp-auth', amr: ['otp'], display_name: null });
+      expect(p).toMatchObject({
+        sub: user!.id,
+        typ: 'access',
+        iss: 'nestjs-otp-auth',
+        aud: 'nestjs-otp-auth',
+        amr: ['otp'],
+        display_name: null,
+      });
       expect(typeof p['sub']).toBe('string');
       expect(typeof p['sid']).toBe('string');
       expect(typeof p['jti']).toBe('string');
@@ -118,7 +141,11 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
     it('accepts a code one second before it expires', async () => {
       await t.http().post('/auth/request-otp').send({ email: 'edge@example.com' }).expect(200);
       t.clock.advance(599);
-      await t.http().post('/auth/verify-otp').send({ email: 'edge@example.com', code: t.lastCode('edge@example.com') }).expect(200);
+      await t
+        .http()
+        .post('/auth/verify-otp')
+        .send({ email: 'edge@example.com', code: t.lastCode('edge@example.com') })
+        .expect(200);
     });
 
     it('kills the code after maxAttempts wrong guesses: even the right one fails', async () => {
@@ -148,7 +175,11 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       // After the window the cap lifts.
       t.clock.advance(3600);
       await t.http().post('/auth/request-otp').send({ email }).expect(200);
-      await t.http().post('/auth/verify-otp').send({ email, code: t.lastCode(email) }).expect(200);
+      await t
+        .http()
+        .post('/auth/verify-otp')
+        .send({ email, code: t.lastCode(email) })
+        .expect(200);
     });
 
     it('the previous code stops working once a new one is sent', async () => {
@@ -188,7 +219,12 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       const next = refreshCookie(refreshed)!;
       expect(next).not.toBe(refresh);
 
-      const out = await t.http().post('/auth/logout').set('cookie', `otp_refresh=${next}`).set('authorization', `Bearer ${refreshed.body.access_token}`).expect(200);
+      const out = await t
+        .http()
+        .post('/auth/logout')
+        .set('cookie', `otp_refresh=${next}`)
+        .set('authorization', `Bearer ${refreshed.body.access_token}`)
+        .expect(200);
       const cleared = setCookieHeader(out)!;
       expect(cleared).toMatch(/otp_refresh=;/);
       expect(cleared).toMatch(/Path=\/auth/);
@@ -203,7 +239,12 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
 
     it('logout is idempotent and answers 200 without or with invalid tokens', async () => {
       await t.http().post('/auth/logout').expect(200);
-      await t.http().post('/auth/logout').set('cookie', 'otp_refresh=garbage').set('authorization', 'Bearer nope').expect(200);
+      await t
+        .http()
+        .post('/auth/logout')
+        .set('cookie', 'otp_refresh=garbage')
+        .set('authorization', 'Bearer nope')
+        .expect(200);
       const login = await signIn(t, 'twice@example.com');
       const cookie = `otp_refresh=${refreshCookie(login)}`;
       await t.http().post('/auth/logout').set('cookie', cookie).expect(200);
@@ -220,7 +261,11 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
     it('refuses a refresh token after it expires', async () => {
       const login = await signIn(t, 'old@example.com');
       t.clock.advance(7 * 24 * 3600 + 1);
-      await t.http().post('/auth/refresh').set('cookie', `otp_refresh=${refreshCookie(login)}`).expect(401);
+      await t
+        .http()
+        .post('/auth/refresh')
+        .set('cookie', `otp_refresh=${refreshCookie(login)}`)
+        .expect(401);
     });
 
     it('detects reuse of a rotated refresh token after the grace period and revokes the whole family', async () => {
@@ -242,7 +287,11 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       t.clock.advance(2);
       const b = await t.http().post('/auth/refresh').set('cookie', `otp_refresh=${original}`).expect(200);
       expect(refreshCookie(b)).toBe(refreshCookie(a));
-      await t.http().post('/auth/refresh').set('cookie', `otp_refresh=${refreshCookie(a)}`).expect(200);
+      await t
+        .http()
+        .post('/auth/refresh')
+        .set('cookie', `otp_refresh=${refreshCookie(a)}`)
+        .expect(200);
     });
 
     it('logout-all revokes every session of the user', async () => {
@@ -250,10 +299,18 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       t.clock.advance(61);
       const two = await signIn(t, 'many@example.com');
       await t.http().post('/auth/logout-all').expect(401);
-      const res = await t.http().post('/auth/logout-all').set('authorization', `Bearer ${one.body.access_token}`).expect(200);
+      const res = await t
+        .http()
+        .post('/auth/logout-all')
+        .set('authorization', `Bearer ${one.body.access_token}`)
+        .expect(200);
       expect(res.body.revoked_sessions).toBe(2);
       await t.http().get('/protected').set('authorization', `Bearer ${two.body.access_token}`).expect(401);
-      await t.http().post('/auth/refresh').set('cookie', `otp_refresh=${refreshCookie(two)}`).expect(401);
+      await t
+        .http()
+        .post('/auth/refresh')
+        .set('cookie', `otp_refresh=${refreshCookie(two)}`)
+        .expect(401);
     });
 
     it('guards refuse missing, malformed, tampered, expired and foreign tokens with 401', async () => {
@@ -264,7 +321,15 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, sub: '999' })).toString('base64url')}.${s}`;
       const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${p}.`;
       const foreign = jwt.sign({ ...payload }, 'some-other-secret-some-other-secret');
-      for (const header of [undefined, 'Bearer', 'Basic abc', `Bearer ${tampered}`, `Bearer ${none}`, `Bearer ${foreign}`, 'Bearer a.b.c']) {
+      for (const header of [
+        undefined,
+        'Bearer',
+        'Basic abc',
+        `Bearer ${tampered}`,
+        `Bearer ${none}`,
+        `Bearer ${foreign}`,
+        'Bearer a.b.c',
+      ]) {
         const req = t.http().get('/protected');
         if (header) req.set('authorization', header);
         const res = await req.expect(401);

@@ -62,7 +62,12 @@ describe.each(enabledBackends())('concurrency invariants on %s', (backend) => {
     const [{ n }] = await t.dataSource.query('SELECT COUNT(*) AS n FROM otp_refresh_tokens');
     expect(Number(n)).toBe(2); // the original and exactly one successor
     // Reuse was detected, so the session is dead, successor included.
-    for (const r of ok) await t.http().post('/auth/refresh').set('cookie', `otp_refresh=${refreshCookie(r)}`).expect(401);
+    for (const r of ok)
+      await t
+        .http()
+        .post('/auth/refresh')
+        .set('cookie', `otp_refresh=${refreshCookie(r)}`)
+        .expect(401);
   });
 });
 
@@ -85,6 +90,10 @@ describe.each(enabledBackends())('parallel refresh inside the grace period on %s
     expect(new Set(results.map((r) => refreshCookie(r))).size).toBe(1);
     const [{ n }] = await t.dataSource.query('SELECT COUNT(*) AS n FROM otp_refresh_tokens');
     expect(Number(n)).toBe(2);
-    await t.http().post('/auth/refresh').set('cookie', `otp_refresh=${refreshCookie(results[0]!)}`).expect(200);
+    await t
+      .http()
+      .post('/auth/refresh')
+      .set('cookie', `otp_refresh=${refreshCookie(results[0]!)}`)
+      .expect(200);
   });
 });

@@ -1,7 +1,13 @@
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { OtpAuthModule, OtpAuthService, type OtpAuthModuleOptions, type OtpDeliveryContext, type OtpSender } from 'nestjs-otp-auth';
+import {
+  OtpAuthModule,
+  OtpAuthService,
+  type OtpAuthModuleOptions,
+  type OtpDeliveryContext,
+  type OtpSender,
+} from 'nestjs-otp-auth';
 import { otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
 import { createTestDatabase, enabledBackends, type TestDatabase } from './support/databases.js';
 import { createTestApp, refreshCookie, signIn, TEST_SECRET, type TestApp } from './support/test-app.js';
@@ -59,7 +65,11 @@ describe.each(enabledBackends())('module options on %s', (backend) => {
     const u2 = await t.http().post('/auth/request-otp').send({ email: 'stranger@example.com' }).expect(429);
     expect(u2.body).toEqual(k2.body);
     expect(u2.headers['retry-after']).toBe(k2.headers['retry-after']);
-    await t.http().post('/auth/verify-otp').send({ email: 'member@example.com', code: t.lastCode('member@example.com') }).expect(200);
+    await t
+      .http()
+      .post('/auth/verify-otp')
+      .send({ email: 'member@example.com', code: t.lastCode('member@example.com') })
+      .expect(200);
     expect(await t.store.findUserByEmail('stranger@example.com')).toBeNull();
   });
 
@@ -80,7 +90,8 @@ describe.each(enabledBackends())('module options on %s', (backend) => {
     t = await createTestApp({ backend, options: { refreshTokenDelivery: 'both' } });
     const login = await signIn(t, 'both@example.com');
     expect(refreshCookie(login)).toBe(login.body.refresh_token);
-    const res = await t.http()
+    const res = await t
+      .http()
       .post('/auth/refresh')
       .set('cookie', `otp_refresh=${login.body.refresh_token}`)
       .send({ refresh_token: 'garbage-that-would-fail' })
@@ -91,12 +102,24 @@ describe.each(enabledBackends())('module options on %s', (backend) => {
   it('custom lifetimes, length, prefix, cookie name and issuer/audience are honoured', async () => {
     t = await createTestApp({
       backend,
-      options: { accessTokenTtl: 120, refreshTokenTtl: 3600, otpLength: 8, otpTtl: 30, issuer: 'acme', audience: 'acme-api', cookie: { name: 'rt', sameSite: 'lax' } },
+      options: {
+        accessTokenTtl: 120,
+        refreshTokenTtl: 3600,
+        otpLength: 8,
+        otpTtl: 30,
+        issuer: 'acme',
+        audience: 'acme-api',
+        cookie: { name: 'rt', sameSite: 'lax' },
+      },
       extras: { routePrefix: 'login' },
     });
     await t.http().post('/login/request-otp').send({ email: 'p@example.com' }).expect(200);
     expect(t.lastCode('p@example.com')).toMatch(/^\d{8}$/);
-    const res = await t.http().post('/login/verify-otp').send({ email: 'p@example.com', code: t.lastCode('p@example.com') }).expect(200);
+    const res = await t
+      .http()
+      .post('/login/verify-otp')
+      .send({ email: 'p@example.com', code: t.lastCode('p@example.com') })
+      .expect(200);
     expect(res.body.expires_in).toBe(120);
     const cookie = (res.headers['set-cookie'] as unknown as string[])[0]!;
     expect(cookie).toMatch(/^rt=/);
@@ -172,7 +195,9 @@ describe('startup configuration', () => {
     try {
       const ref = await Test.createTestingModule({
         imports: [
-          OtpAuthModule.forRootAsync({ useFactory: () => ({ secret: TEST_SECRET, store: store(), sendOtp: send, ...options }) }),
+          OtpAuthModule.forRootAsync({
+            useFactory: () => ({ secret: TEST_SECRET, store: store(), sendOtp: send, ...options }),
+          }),
         ],
       }).compile();
       await ref.close();
@@ -199,7 +224,9 @@ describe('startup configuration', () => {
   it('refuses a DataSource without the module entities', async () => {
     const bare = await createTestDatabase('sqlite', [TestUser]);
     try {
-      await expect(boot({ store: new TypeOrmOtpAuthStore(bare.dataSource, { userEntity: TestUser }) })).rejects.toThrow(/otpAuthEntities/);
+      await expect(boot({ store: new TypeOrmOtpAuthStore(bare.dataSource, { userEntity: TestUser }) })).rejects.toThrow(
+        /otpAuthEntities/,
+      );
     } finally {
       await bare.drop();
     }
@@ -222,16 +249,16 @@ describe('startup configuration', () => {
     @Module({ providers: [OptionsFactory], exports: [OptionsFactory] })
     class OptionsModule {}
 
-    for (const async of [
-      { useClass: OptionsFactory },
-      { imports: [OptionsModule], useExisting: OptionsFactory },
-    ]) {
+    for (const async of [{ useClass: OptionsFactory }, { imports: [OptionsModule], useExisting: OptionsFactory }]) {
       const ref = await Test.createTestingModule({
         imports: [OtpAuthModule.forRootAsync({ ...async, sender: RecordingSender })],
       }).compile();
       const app = ref.createNestApplication({ logger: false });
       await app.init();
-      await request(app.getHttpServer()).post('/auth/request-otp').send({ email: `${sent.length}@example.com` }).expect(200);
+      await request(app.getHttpServer())
+        .post('/auth/request-otp')
+        .send({ email: `${sent.length}@example.com` })
+        .expect(200);
       await app.close();
     }
     expect(sent).toEqual(['login:0@example.com', 'login:1@example.com']);

@@ -71,7 +71,13 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
 
   describe('codes', () => {
     const now = Date.now();
-    const next = (email: string, hash = 'h1') => ({ email, purpose: 'login', codeHash: hash, expiresAt: now + 600_000, now });
+    const next = (email: string, hash = 'h1') => ({
+      email,
+      purpose: 'login',
+      codeHash: hash,
+      expiresAt: now + 600_000,
+      now,
+    });
     const limits = { maxAttempts: 3, maxFailures: 10, failureWindowCutoff: now - HOUR, now };
 
     it('saves a code with zero attempts and a send time; replaces it only by compare-and-set', async () => {
@@ -124,7 +130,11 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
       const first = (await store.replaceCode(null, next('c5@example.com')))!;
       const second = (await store.replaceCode(first, { ...next('c5@example.com', 'h2'), now: now + 61_000 }))!;
       await store.restoreCode('c5@example.com', 'login', second.generation, first);
-      expect(await store.findCode('c5@example.com', 'login')).toMatchObject({ codeHash: 'h1', sentAt: now, generation: 1 });
+      expect(await store.findCode('c5@example.com', 'login')).toMatchObject({
+        codeHash: 'h1',
+        sentAt: now,
+        generation: 1,
+      });
       const lone = (await store.replaceCode(null, next('c6@example.com')))!;
       await store.restoreCode('c6@example.com', 'login', lone.generation, null);
       expect(await store.findCode('c6@example.com', 'login')).toBeNull();
@@ -144,16 +154,25 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
     const session = (id: string, createdAt = now) => ({ id, userId: '1', amr: ['otp'], createdAt, revokedAt: null });
 
     it('creates a session with its first token and finds it by hash', async () => {
-      await store.createSession(session('00000000-0000-4000-8000-000000000001'), token('t1', '00000000-0000-4000-8000-000000000001'));
+      await store.createSession(
+        session('00000000-0000-4000-8000-000000000001'),
+        token('t1', '00000000-0000-4000-8000-000000000001'),
+      );
       const found = await store.findRefreshToken('t1');
-      expect(found?.session).toMatchObject({ id: '00000000-0000-4000-8000-000000000001', amr: ['otp'], revokedAt: null });
+      expect(found?.session).toMatchObject({
+        id: '00000000-0000-4000-8000-000000000001',
+        amr: ['otp'],
+        revokedAt: null,
+      });
       expect(found?.token).toMatchObject({ tokenHash: 't1', userId: '1', parentHash: null });
       expect(await store.findRefreshToken('absent')).toBeNull();
     });
 
     it('inserts a successor exactly once', async () => {
       const results = await Promise.all(
-        Array.from({ length: 20 }, () => store.insertSuccessor(token('t1-next', '00000000-0000-4000-8000-000000000001', now + HOUR, 't1'))),
+        Array.from({ length: 20 }, () =>
+          store.insertSuccessor(token('t1-next', '00000000-0000-4000-8000-000000000001', now + HOUR, 't1')),
+        ),
       );
       expect(results.filter(Boolean)).toHaveLength(1);
     });
@@ -192,7 +211,13 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
       expect(report.codes).toBe(5); // c1..c5 (c6 was withdrawn)
       expect(report.total).toBe(report.codes + report.refreshTokens + report.sessions + report.revocations);
       expect(await store.findRefreshToken('t3')).not.toBeNull();
-      expect(await store.cleanup({ now: later, codeRetention: HOUR })).toEqual({ codes: 0, refreshTokens: 0, sessions: 0, revocations: 0, total: 0 });
+      expect(await store.cleanup({ now: later, codeRetention: HOUR })).toEqual({
+        codes: 0,
+        refreshTokens: 0,
+        sessions: 0,
+        revocations: 0,
+        total: 0,
+      });
     });
   });
 });

@@ -42,7 +42,9 @@ export async function createTestDatabase(backend: Backend, entities: Entities): 
   }
   const adminUrl = backend === 'postgres' ? POSTGRES_URL : MARIADB_URL;
   const name = `otp_test_${randomBytes(6).toString('hex')}`;
-  const admin = new DataSource({ ...serverOptions(adminUrl, new URL(adminUrl).pathname.slice(1)) } as DataSourceOptions);
+  const admin = new DataSource({
+    ...serverOptions(adminUrl, new URL(adminUrl).pathname.slice(1)),
+  } as DataSourceOptions);
   await admin.initialize();
   await admin.query(`CREATE DATABASE ${name}`);
   const dataSource = new DataSource({

@@ -1,6 +1,14 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
-import { Claims, CurrentUser, OTP_JWT_STRATEGY, OtpAuthGuard, TokenClaims, VerifiedUserGuard, type AccessTokenClaims } from 'nestjs-otp-auth';
+import {
+  Claims,
+  CurrentUser,
+  OTP_JWT_STRATEGY,
+  OtpAuthGuard,
+  TokenClaims,
+  VerifiedUserGuard,
+  type AccessTokenClaims,
+} from 'nestjs-otp-auth';
 import type { TestUser } from './test-user.entity.js';
 
 /** Protected routes the e2e tests call, one per guard. */

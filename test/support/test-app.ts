@@ -39,6 +39,8 @@ export interface TestAppOptions {
   database?: TestDatabase;
   /** Make the sender throw. */
   failDelivery?: () => boolean;
+  /** Make the sender take this long, like a real mail server. */
+  deliveryDelayMs?: number;
 }
 
 export interface TestApp {
@@ -67,6 +69,7 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
         clock: clock.now,
         cookie: { secure: true },
         sendOtp: async (email, code, context) => {
+          if (config.deliveryDelayMs) await new Promise((resolve) => setTimeout(resolve, config.deliveryDelayMs));
           if (config.failDelivery?.()) throw new Error('smtp down');
           sent.push({ email, code, purpose: context.purpose });
         },
@@ -131,5 +134,9 @@ export function setCookieHeader(res: request.Response): string | undefined {
 /** Requests a code and signs in; returns the token response. */
 export async function signIn(t: TestApp, email: string): Promise<request.Response> {
   await t.http().post('/auth/request-otp').send({ email }).expect(200);
-  return t.http().post('/auth/verify-otp').send({ email, code: t.lastCode(email) }).expect(200);
+  return t
+    .http()
+    .post('/auth/verify-otp')
+    .send({ email, code: t.lastCode(email) })
+    .expect(200);
 }

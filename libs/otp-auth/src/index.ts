@@ -6,7 +6,11 @@
  * @packageDocumentation
  */
 export { OtpAuthModule } from './otp-auth.module.js';
-export { OTP_MODULE_OPTIONS, OTP_AUTH_OPTIONS_TYPE, OTP_AUTH_ASYNC_OPTIONS_TYPE } from './otp-auth.module-definition.js';
+export {
+  OTP_MODULE_OPTIONS,
+  OTP_AUTH_OPTIONS_TYPE,
+  OTP_AUTH_ASYNC_OPTIONS_TYPE,
+} from './otp-auth.module-definition.js';
 export { OTP_AUTH_CONFIG, OTP_JWT_STRATEGY } from './otp-auth.constants.js';
 export type {
   OtpAuthModuleOptions,
@@ -33,7 +37,12 @@ export { generateNumericCode, developerCode } from './codes/code-generator.js';
 export { SessionService, INVALID_REFRESH_MESSAGE, type SessionTokens } from './tokens/session.service.js';
 export { AccessTokenService, INVALID_TOKEN_MESSAGE, type IssuedAccessToken } from './tokens/access-token.service.js';
 export { RevocationList } from './tokens/revocation-list.js';
-export { REGISTERED_CLAIMS, customClaimsOf, type AccessTokenClaims, type TokenType } from './tokens/access-token-claims.js';
+export {
+  REGISTERED_CLAIMS,
+  customClaimsOf,
+  type AccessTokenClaims,
+  type TokenType,
+} from './tokens/access-token-claims.js';
 export { OtpAuthGuard } from './guards/otp-auth.guard.js';
 export { VerifiedUserGuard } from './guards/verified-user.guard.js';
 export { CurrentUser, Claims, TokenClaims } from './guards/decorators.js';

@@ -5,7 +5,12 @@ import { OTP_SENDER, type OtpSender } from './delivery/otp-sender.interface.js';
 import { createOtpAuthController } from './http/otp-auth.controller.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 import type { OtpAuthModuleExtras, OtpAuthModuleOptions } from './options/otp-auth-options.interface.js';
-import { OtpAuthConfigurationError, OTP_AUTH_DEFAULTS, resolveOtpAuthOptions, type ResolvedOtpAuthOptions } from './options/resolve-options.js';
+import {
+  OtpAuthConfigurationError,
+  OTP_AUTH_DEFAULTS,
+  resolveOtpAuthOptions,
+  type ResolvedOtpAuthOptions,
+} from './options/resolve-options.js';
 
 const EXTRAS_DEFAULTS: OtpAuthModuleExtras = {
   isGlobal: false,
@@ -22,7 +27,8 @@ function senderProvider(senderClass: OtpAuthModuleExtras['sender']): Provider {
         throw new OtpAuthConfigurationError('give either `sendOtp` or a `sender` class, not both.');
       }
       if (options.sendOtp) {
-        if (typeof options.sendOtp !== 'function') throw new OtpAuthConfigurationError('`sendOtp` must be an async function.');
+        if (typeof options.sendOtp !== 'function')
+          throw new OtpAuthConfigurationError('`sendOtp` must be an async function.');
         const send = options.sendOtp;
         return { send: (email, code, context) => send(email, code, context) };
       }
@@ -57,7 +63,11 @@ export const {
           return config;
         },
       },
-      { provide: SecretKeys, inject: [OTP_AUTH_CONFIG], useFactory: (c: ResolvedOtpAuthOptions) => new SecretKeys(c.secret) },
+      {
+        provide: SecretKeys,
+        inject: [OTP_AUTH_CONFIG],
+        useFactory: (c: ResolvedOtpAuthOptions) => new SecretKeys(c.secret),
+      },
       ...(extras.sender ? [extras.sender] : []),
       senderProvider(extras.sender),
     ];

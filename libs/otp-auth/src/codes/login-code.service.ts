@@ -1,4 +1,12 @@
-import { HttpException, HttpStatus, Inject, Injectable, Logger, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
+import {
+  HttpException,
+  HttpStatus,
+  Inject,
+  Injectable,
+  Logger,
+  ServiceUnavailableException,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hashesEqual, SecretKeys } from '../crypto/secret-keys.js';
 import { OTP_SENDER, type OtpSender } from '../delivery/otp-sender.interface.js';

@@ -23,8 +23,8 @@ export const CurrentUser = createParamDecorator((_data: unknown, context: Execut
 });
 
 /** The custom claims of the access token (what `getAdditionalClaims` added), without registered ones. */
-export const Claims = createParamDecorator(
-  (_data: unknown, context: ExecutionContext): Record<string, unknown> => customClaimsOf(state(context).claims),
+export const Claims = createParamDecorator((_data: unknown, context: ExecutionContext): Record<string, unknown> =>
+  customClaimsOf(state(context).claims),
 );
 
 /** Every claim of the verified access token (`sub`, `sid`, `exp`, ... and custom ones). */

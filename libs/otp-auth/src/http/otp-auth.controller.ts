@@ -51,7 +51,10 @@ export class OtpAuthRoutes {
   @ApiOkResponse({ type: RequestOtpResponseDto, description: 'Same answer for every address.' })
   @ApiTooManyRequestsResponse({ description: 'Inside the resend cooldown; see Retry-After.' })
   @ApiServiceUnavailableResponse({ description: 'The code could not be delivered; nothing was stored.' })
-  async requestOtp(@Body() body: RequestOtpDto, @Res({ passthrough: true }) response: AuthResponse): Promise<RequestOtpResponseDto> {
+  async requestOtp(
+    @Body() body: RequestOtpDto,
+    @Res({ passthrough: true }) response: AuthResponse,
+  ): Promise<RequestOtpResponseDto> {
     try {
       const result = await this.auth.requestOtp(body.email);
       if (result.developerCode !== undefined) {
@@ -76,7 +79,10 @@ export class OtpAuthRoutes {
   @ApiOperation({ summary: 'Exchange a code for an access token and a refresh token' })
   @ApiOkResponse({ type: TokenResponseDto })
   @ApiUnauthorizedResponse({ description: 'Wrong, expired, used or locked code, or unknown address.' })
-  async verifyOtp(@Body() body: VerifyOtpDto, @Res({ passthrough: true }) response: AuthResponse): Promise<TokenResponseDto> {
+  async verifyOtp(
+    @Body() body: VerifyOtpDto,
+    @Res({ passthrough: true }) response: AuthResponse,
+  ): Promise<TokenResponseDto> {
     return this.tokenResponse(await this.auth.verifyOtp(body.email, body.code), response);
   }
 
@@ -141,7 +147,11 @@ export class OtpAuthRoutes {
   private tokenResponse(tokens: SessionTokens, response: AuthResponse): TokenResponseDto {
     const { refreshTokenDelivery, refreshTokenTtl, cookie } = this.config;
     if (refreshTokenDelivery !== 'body') setRefreshCookie(response, cookie, tokens.refreshToken, refreshTokenTtl);
-    const body: TokenResponseDto = { access_token: tokens.accessToken, token_type: 'bearer', expires_in: tokens.expiresIn };
+    const body: TokenResponseDto = {
+      access_token: tokens.accessToken,
+      token_type: 'bearer',
+      expires_in: tokens.expiresIn,
+    };
     if (refreshTokenDelivery !== 'cookie') body.refresh_token = tokens.refreshToken;
     return body;
   }

@@ -1,9 +1,5 @@
 import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
-import type {
-  AdditionalClaims,
-  OtpAuthModuleOptions,
-  RefreshTokenDelivery,
-} from './otp-auth-options.interface.js';
+import type { AdditionalClaims, OtpAuthModuleOptions, RefreshTokenDelivery } from './otp-auth-options.interface.js';
 
 /** Thrown at startup when the module's options are unusable; the message says how to fix them. */
 export class OtpAuthConfigurationError extends Error {
@@ -120,15 +116,21 @@ export function resolveOtpAuthOptions(
   }
   const delivery = options.refreshTokenDelivery ?? OTP_AUTH_DEFAULTS.refreshTokenDelivery;
   if (!['cookie', 'body', 'both'].includes(delivery)) {
-    throw new OtpAuthConfigurationError(`\`refreshTokenDelivery\` must be 'cookie', 'body' or 'both' (got ${String(delivery)}).`);
+    throw new OtpAuthConfigurationError(
+      `\`refreshTokenDelivery\` must be 'cookie', 'body' or 'both' (got ${String(delivery)}).`,
+    );
   }
   const sameSite = options.cookie?.sameSite ?? 'strict';
   if (!['strict', 'lax', 'none'].includes(sameSite)) {
-    throw new OtpAuthConfigurationError(`\`cookie.sameSite\` must be 'strict', 'lax' or 'none' (got ${String(sameSite)}).`);
+    throw new OtpAuthConfigurationError(
+      `\`cookie.sameSite\` must be 'strict', 'lax' or 'none' (got ${String(sameSite)}).`,
+    );
   }
   const secure = options.cookie?.secure ?? true;
   if (sameSite === 'none' && !secure) {
-    throw new OtpAuthConfigurationError('`cookie.sameSite: none` requires `cookie.secure: true`; browsers drop such cookies.');
+    throw new OtpAuthConfigurationError(
+      '`cookie.sameSite: none` requires `cookie.secure: true`; browsers drop such cookies.',
+    );
   }
   const prefix = nonEmpty('routePrefix', routePrefix, OTP_AUTH_DEFAULTS.routePrefix).replace(/^\/+|\/+$/g, '');
   const limit = options.addressFailureLimit ?? OTP_AUTH_DEFAULTS.addressFailureLimit;
@@ -148,7 +150,13 @@ export function resolveOtpAuthOptions(
     secret,
     store,
     developerMode,
-    accessTokenTtl: integer('accessTokenTtl', options.accessTokenTtl, OTP_AUTH_DEFAULTS.accessTokenTtl, 10, 7 * 24 * 3600),
+    accessTokenTtl: integer(
+      'accessTokenTtl',
+      options.accessTokenTtl,
+      OTP_AUTH_DEFAULTS.accessTokenTtl,
+      10,
+      7 * 24 * 3600,
+    ),
     refreshTokenTtl: integer('refreshTokenTtl', options.refreshTokenTtl, OTP_AUTH_DEFAULTS.refreshTokenTtl, 60, YEAR),
     otpLength: integer('otpLength', options.otpLength, OTP_AUTH_DEFAULTS.otpLength, 4, 10),
     otpTtl: integer('otpTtl', options.otpTtl, OTP_AUTH_DEFAULTS.otpTtl, 1, 24 * 3600),

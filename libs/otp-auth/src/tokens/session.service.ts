@@ -88,7 +88,11 @@ export class SessionService {
 
   /** Revokes one access token (until it would have expired anyway). */
   async revokeAccessToken(claims: AccessTokenClaims): Promise<void> {
-    const entry: RevocationRecord = { key: `jti:${claims.jti}`, expiresAt: claims.exp * 1000, createdAt: this.config.clock() };
+    const entry: RevocationRecord = {
+      key: `jti:${claims.jti}`,
+      expiresAt: claims.exp * 1000,
+      createdAt: this.config.clock(),
+    };
     await this.config.store.addRevocation(entry);
     this.revocations.remember(entry);
   }

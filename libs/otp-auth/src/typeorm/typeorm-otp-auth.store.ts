@@ -14,7 +14,13 @@ import type {
   SessionRecord,
   StoredUser,
 } from '../store/otp-auth-store.interface.js';
-import { OtpCodeEntity, OtpRefreshTokenEntity, OtpRevocationEntity, OtpSessionEntity, type OtpBaseUser } from './entities.js';
+import {
+  OtpCodeEntity,
+  OtpRefreshTokenEntity,
+  OtpRevocationEntity,
+  OtpSessionEntity,
+  type OtpBaseUser,
+} from './entities.js';
 
 /** Settings of {@link TypeOrmOtpAuthStore}. */
 export interface TypeOrmOtpAuthStoreOptions<TUser extends OtpBaseUser> {
@@ -32,7 +38,13 @@ export function isUniqueViolation(error: unknown): boolean {
   if (!(error instanceof QueryFailedError)) return false;
   const driverError = (error as QueryFailedError & { driverError?: { code?: string; errno?: number } }).driverError;
   const code = driverError?.code ?? '';
-  return code === '23505' || code === 'ER_DUP_ENTRY' || driverError?.errno === 1062 || code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code === 'SQLITE_CONSTRAINT_UNIQUE';
+  return (
+    code === '23505' ||
+    code === 'ER_DUP_ENTRY' ||
+    driverError?.errno === 1062 ||
+    code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE'
+  );
 }
 
 function toCode(row: OtpCodeEntity): CodeRecord {
@@ -98,7 +110,9 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     this.users = this.dataSource.getRepository(this.options.userEntity);
     const { primaryColumns } = this.users.metadata;
     if (primaryColumns.length !== 1 || !primaryColumns[0]) {
-      throw new OtpAuthConfigurationError('the user entity needs exactly one primary column (e.g. `@PrimaryGeneratedColumn() id`).');
+      throw new OtpAuthConfigurationError(
+        'the user entity needs exactly one primary column (e.g. `@PrimaryGeneratedColumn() id`).',
+      );
     }
     this.primary = primaryColumns[0];
     for (const property of ['email', 'isVerified']) {
@@ -327,7 +341,11 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
       .where('expires_at <= :now AND sent_at <= :retained', { now, retained })
       .andWhere('(failure_window_start IS NULL OR failure_window_start <= :retained)', { retained })
       .execute();
-    const refreshTokens = await this.tokens.createQueryBuilder().delete().where('expires_at <= :now', { now }).execute();
+    const refreshTokens = await this.tokens
+      .createQueryBuilder()
+      .delete()
+      .where('expires_at <= :now', { now })
+      .execute();
     const tokenTable = this.dataSource.driver.escape(this.tokens.metadata.tableName);
     const sessionTable = this.dataSource.driver.escape(this.sessions.metadata.tableName);
     const sessions = await this.sessions
@@ -336,7 +354,11 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
       .where('created_at <= :orphanCutoff', { orphanCutoff: now - ORPHAN_SESSION_AGE_MS })
       .andWhere(`NOT EXISTS (SELECT 1 FROM ${tokenTable} t WHERE t.session_id = ${sessionTable}.id)`)
       .execute();
-    const revocations = await this.revocations.createQueryBuilder().delete().where('expires_at <= :now', { now }).execute();
+    const revocations = await this.revocations
+      .createQueryBuilder()
+      .delete()
+      .where('expires_at <= :now', { now })
+      .execute();
     const report = {
       codes: codes.affected ?? 0,
       refreshTokens: refreshTokens.affected ?? 0,
