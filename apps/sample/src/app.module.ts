@@ -39,7 +39,8 @@ export class AppModule {}
 export function createAppModule(config: SampleConfig): DynamicModule {
   const { delivery } = config;
   // Webhook delivery is a plain object; console delivery is an injectable class the module resolves.
-  const webhook = delivery.kind === 'webhook' ? new WebhookOtpSender({ url: delivery.url, secret: delivery.secret }) : undefined;
+  const webhook =
+    delivery.kind === 'webhook' ? new WebhookOtpSender({ url: delivery.url, secret: delivery.secret }) : undefined;
 
   return {
     module: AppModule,

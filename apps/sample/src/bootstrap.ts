@@ -24,7 +24,9 @@ async function hasFastifyStatic(): Promise<boolean> {
 async function setUpSwagger(app: INestApplication, config: SampleConfig, logger: Logger): Promise<void> {
   // On Fastify, SwaggerModule would exit the process if @fastify/static were missing.
   if (config.platform === 'fastify' && !(await hasFastifyStatic())) {
-    logger.warn(`Swagger UI is not served on Fastify without @fastify/static; run \`npm install @fastify/static\` to get /${DOCS_PATH}.`);
+    logger.warn(
+      `Swagger UI is not served on Fastify without @fastify/static; run \`npm install @fastify/static\` to get /${DOCS_PATH}.`,
+    );
     return;
   }
   const document = new DocumentBuilder()
@@ -45,7 +47,7 @@ async function setUpSwagger(app: INestApplication, config: SampleConfig, logger:
  * levels, shutdown hooks and Swagger UI.
  *
  * @param config - What {@link loadConfig} returned (or a test's own).
- * @returns The initialised-on-listen Nest application; call `listen` or `init` on it.
+ * @returns The Nest application, not yet listening; call `listen` (or `init` for supertest).
  * @throws Whatever startup throws (e.g. an unreachable database or invalid module options).
  */
 export async function createApp(config: SampleConfig): Promise<INestApplication> {

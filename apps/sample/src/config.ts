@@ -13,8 +13,7 @@ export type DatabaseConfig =
 
 /** How sign-in codes leave the service (`OTP_DELIVERY`). */
 export type DeliveryConfig =
-  | { readonly kind: 'console' }
-  | { readonly kind: 'webhook'; readonly url: string; readonly secret: string };
+  { readonly kind: 'console' } | { readonly kind: 'webhook'; readonly url: string; readonly secret: string };
 
 /** The HTTP server Nest runs on (`HTTP_PLATFORM`). */
 export type HttpPlatform = 'express' | 'fastify';
@@ -80,15 +79,34 @@ function bool(env: Environment, name: string): boolean | undefined {
   throw new Error(`${name} must be true, false, 1 or 0 (got "${value}").`);
 }
 
-function positiveInteger(env: Environment, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function positiveInteger(env: Environment, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const value = read(env, name);
   if (value === undefined) return undefined;
   // A strict pattern: Number() would accept "1e3", "0x10" and " 12 ".
   const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(parsed) || parsed < 1 || parsed > max) {
-    throw new Error(`${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''} (got "${value}").`);
+  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+    const range = max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : '';
+    throw new Error(`${name} must be a positive integer${range} (got "${value}").`);
   }
   return parsed;
+}
+
+const DAY = 24 * 3600;
+/**
+ * Ranges the library accepts (see its option docs), checked here too so a bad value is
+ * reported by its variable name rather than by the library's option name.
+ */
+const LIMITS = {
+  ACCESS_TOKEN_TTL: [10, 7 * DAY],
+  REFRESH_TOKEN_TTL: [60, 366 * DAY],
+  OTP_TTL: [1, DAY],
+  OTP_RESEND_COOLDOWN: [1, DAY],
+  OTP_MAX_ATTEMPTS: [1, 100],
+} as const satisfies Record<string, readonly [number, number]>;
+
+function limited(env: Environment, name: keyof typeof LIMITS): number | undefined {
+  const [min, max] = LIMITS[name];
+  return positiveInteger(env, name, min, max);
 }
 
 const DATABASE_URL_FORMS =
@@ -101,7 +119,9 @@ function database(env: Environment): DatabaseConfig {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'sqlite') {
     const path = url.slice('sqlite:'.length);
-    if (path === '') throw new Error(`DATABASE_URL "sqlite:" needs a file path or :memory:; accepted: ${DATABASE_URL_FORMS}.`);
+    if (path === '') {
+      throw new Error(`DATABASE_URL "sqlite:" needs a file path or :memory:; accepted: ${DATABASE_URL_FORMS}.`);
+    }
     return { type: 'better-sqlite3', database: path };
   }
   if (scheme === 'postgres' || scheme === 'postgresql' || scheme === 'mysql' || scheme === 'mariadb') {
@@ -112,7 +132,9 @@ function database(env: Environment): DatabaseConfig {
     }
     // TypeORM takes the driver name from the URL's scheme, so normalize the aliases.
     const rest = url.slice(scheme.length);
-    return scheme.startsWith('postgres') ? { type: 'postgres', url: `postgres${rest}` } : { type: 'mysql', url: `mysql${rest}` };
+    return scheme.startsWith('postgres')
+      ? { type: 'postgres', url: `postgres${rest}` }
+      : { type: 'mysql', url: `mysql${rest}` };
   }
   if (scheme === 'mongodb' || scheme === 'mongodb+srv') {
     throw new Error(`DATABASE_URL: MongoDB (${scheme}://) is not supported yet; accepted: ${DATABASE_URL_FORMS}.`);
@@ -136,12 +158,16 @@ function delivery(env: Environment, production: boolean): DeliveryConfig {
   }
   const url = read(env, 'OTP_WEBHOOK_URL');
   const secret = read(env, 'OTP_WEBHOOK_SECRET');
-  if (url === undefined) throw new Error('OTP_WEBHOOK_URL is required when OTP_DELIVERY=webhook (an http:// or https:// URL).');
+  if (url === undefined) {
+    throw new Error('OTP_WEBHOOK_URL is required when OTP_DELIVERY=webhook (an http:// or https:// URL).');
+  }
   if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
     throw new Error(`OTP_WEBHOOK_URL must be an http:// or https:// URL (got "${url}").`);
   }
   if (secret === undefined) {
-    throw new Error('OTP_WEBHOOK_SECRET is required when OTP_DELIVERY=webhook; share it with the receiver (e.g. `openssl rand -hex 32`).');
+    throw new Error(
+      'OTP_WEBHOOK_SECRET is required when OTP_DELIVERY=webhook; share it with the receiver (e.g. `openssl rand -hex 32`).',
+    );
   }
   return { kind, url, secret };
 }
@@ -160,14 +186,18 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
   const developerMode = bool(env, 'OTP_DEVELOPER_MODE');
   if (developerMode && production) {
     // The library refuses this too; failing here gives the variable's name.
-    throw new Error('OTP_DEVELOPER_MODE must be false (or unset) when NODE_ENV=production: it makes every code 000000.');
+    throw new Error(
+      'OTP_DEVELOPER_MODE must be false (or unset) when NODE_ENV=production: it makes every code 000000.',
+    );
   }
 
   let secret = read(env, 'OTP_AUTH_SECRET');
   let secretGenerated = false;
   if (secret === undefined) {
     if (production) {
-      throw new Error('OTP_AUTH_SECRET is required when NODE_ENV=production; generate one with `openssl rand -hex 32`.');
+      throw new Error(
+        'OTP_AUTH_SECRET is required when NODE_ENV=production; generate one with `openssl rand -hex 32`.',
+      );
     }
     secret = randomBytes(32).toString('hex');
     secretGenerated = true;
@@ -186,7 +216,7 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
   const logLevels: LogLevel[] = ['fatal', ...LOG_LEVEL_ORDER.slice(0, LOG_LEVEL_ORDER.indexOf(logLevel) + 1)];
 
   return {
-    port: positiveInteger(env, 'PORT', 65535) ?? 3000,
+    port: positiveInteger(env, 'PORT', 1, 65535) ?? 3000,
     database: database(env),
     secret,
     secretGenerated,
@@ -194,11 +224,11 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     delivery: delivery(env, production),
     refreshTokenDelivery: oneOf(env, 'REFRESH_TOKEN_DELIVERY', ['cookie', 'body', 'both'] as const, 'cookie'),
     cookieSecure: bool(env, 'COOKIE_SECURE') ?? true,
-    accessTokenTtl: positiveInteger(env, 'ACCESS_TOKEN_TTL'),
-    refreshTokenTtl: positiveInteger(env, 'REFRESH_TOKEN_TTL'),
-    otpTtl: positiveInteger(env, 'OTP_TTL'),
-    resendCooldown: positiveInteger(env, 'OTP_RESEND_COOLDOWN'),
-    maxAttempts: positiveInteger(env, 'OTP_MAX_ATTEMPTS'),
+    accessTokenTtl: limited(env, 'ACCESS_TOKEN_TTL'),
+    refreshTokenTtl: limited(env, 'REFRESH_TOKEN_TTL'),
+    otpTtl: limited(env, 'OTP_TTL'),
+    resendCooldown: limited(env, 'OTP_RESEND_COOLDOWN'),
+    maxAttempts: limited(env, 'OTP_MAX_ATTEMPTS'),
     logLevel,
     logLevels,
     platform: oneOf(env, 'HTTP_PLATFORM', ['express', 'fastify'] as const, 'express'),

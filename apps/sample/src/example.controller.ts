@@ -1,6 +1,20 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { Claims, CurrentUser, OtpAuthGuard, TokenClaims, VerifiedUserGuard, type AccessTokenClaims } from 'nestjs-otp-auth';
+import {
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProperty,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import {
+  Claims,
+  CurrentUser,
+  OtpAuthGuard,
+  TokenClaims,
+  VerifiedUserGuard,
+  type AccessTokenClaims,
+} from 'nestjs-otp-auth';
 import type { User } from './user.entity.js';
 
 /** Answer of `GET /protected`. */

@@ -142,8 +142,8 @@ export interface OtpAuthStore<TEntity extends object = object> {
   insertSuccessor(successor: RefreshTokenRecord): Promise<boolean>;
   /** Revokes a session and lists it for access-token revocation; true if it was live. */
   revokeSession(sessionId: string, now: number, revocation: RevocationRecord): Promise<boolean>;
-  /** Live sessions of a user (for logout-all). */
-  listActiveSessionIds(userId: string, now: number): Promise<string[]>;
+  /** Sessions of a user not yet revoked (for logout-all). */
+  listActiveSessionIds(userId: string): Promise<string[]>;
   /** Adds an entry to the revocation list (idempotent). */
   addRevocation(revocation: RevocationRecord): Promise<void>;
   /** Unexpired revocations created at or after `since`. */

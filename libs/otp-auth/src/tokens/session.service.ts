@@ -100,7 +100,7 @@ export class SessionService {
   /** Revokes every session of a user; returns how many were live. */
   async revokeAllForUser(userId: string): Promise<number> {
     const now = this.config.clock();
-    const ids = await this.config.store.listActiveSessionIds(userId, now);
+    const ids = await this.config.store.listActiveSessionIds(userId);
     for (const id of ids) await this.revoke(id, now);
     return ids.length;
   }
