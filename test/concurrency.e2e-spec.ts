@@ -1,12 +1,16 @@
-import { createTestApp, refreshCookie, signIn, type TestApp } from './support/test-app.js';
+import { createTestApp, refreshCookie, signIn, type Platform, type TestApp } from './support/test-app.js';
 import { enabledBackends } from './support/databases.js';
+
+const cases = enabledBackends().flatMap((backend) =>
+  (['express', 'fastify'] as Platform[]).map((platform) => [backend, platform] as const),
+);
 
 // SQLite serialises writes, so the invariants are trivially true there; they are checked on
 // every enabled backend anyway, and mean most on PostgreSQL and MariaDB.
-describe.each(enabledBackends())('concurrency invariants on %s', (backend) => {
+describe.each(cases)('concurrency invariants on %s / %s', (backend, platform) => {
   let t: TestApp;
   beforeEach(async () => {
-    t = await createTestApp({ backend, options: { refreshReuseGracePeriod: 0 } });
+    t = await createTestApp({ backend, platform, options: { refreshReuseGracePeriod: 0 } });
   });
   afterEach(async () => {
     await t.close();
@@ -71,10 +75,10 @@ describe.each(enabledBackends())('concurrency invariants on %s', (backend) => {
   });
 });
 
-describe.each(enabledBackends())('parallel refresh inside the grace period on %s', (backend) => {
+describe.each(cases)('parallel refresh inside the grace period on %s / %s', (backend, platform) => {
   let t: TestApp;
   beforeEach(async () => {
-    t = await createTestApp({ backend });
+    t = await createTestApp({ backend, platform });
   });
   afterEach(async () => {
     await t.close();
