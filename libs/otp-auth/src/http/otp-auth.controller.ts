@@ -22,6 +22,7 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import { ResendCooldownException } from '../codes/login-code.service.js';
 import { bearerToken, type AuthRequest } from '../guards/auth-request.js';
 import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
@@ -66,7 +67,7 @@ export class OtpAuthRoutes {
       }
       return { message: REQUEST_OTP_MESSAGE, expires_in: result.expiresIn };
     } catch (error) {
-      if (error instanceof Error && 'retryAfterSeconds' in error) {
+      if (error instanceof ResendCooldownException) {
         response.header('Retry-After', String(error.retryAfterSeconds));
       }
       throw error;

@@ -62,7 +62,8 @@ export interface OtpAuthModuleOptions {
   cookie?: RefreshCookieOptions;
   /**
    * How long a just-rotated refresh token may be presented again and receive the same
-   * successor (two tabs refreshing at once). Later reuse revokes the session. Default 5, max 30.
+   * successor (two tabs refreshing at once). Later reuse revokes the session. 0 disables the
+   * grace period. Default 5, max 30.
    */
   refreshReuseGracePeriod?: number;
   /** `iss` of access tokens. Default `nestjs-otp-auth`. */
