@@ -24,6 +24,12 @@ type Entities = (Function | EntitySchema)[];
 /** A fresh, empty database of the given kind, dropped again by `drop()`. */
 export interface TestDatabase {
   readonly dataSource: DataSource;
+  /**
+   * A connection URL of the created database, for code that opens its own connections (e.g.
+   * the sample app's `DATABASE_URL`). Undefined for SQLite: its in-memory database is private
+   * to `dataSource`.
+   */
+  readonly url?: string;
   drop(): Promise<void>;
 }
 
@@ -47,8 +53,9 @@ export async function createTestDatabase(backend: Backend, entities: Entities): 
   } as DataSourceOptions);
   await admin.initialize();
   await admin.query(`CREATE DATABASE ${name}`);
+  const options = serverOptions(adminUrl, name);
   const dataSource = new DataSource({
-    ...serverOptions(adminUrl, name),
+    ...options,
     entities,
     synchronize: true,
     // A pool large enough that 50+ parallel requests really run in parallel.
@@ -57,6 +64,7 @@ export async function createTestDatabase(backend: Backend, entities: Entities): 
   await dataSource.initialize();
   return {
     dataSource,
+    url: options.url,
     drop: async () => {
       await dataSource.destroy();
       await admin.query(`DROP DATABASE IF EXISTS ${name}`);

@@ -10,23 +10,22 @@ import type { SampleConfig } from './config.js';
 /** Where Swagger UI is served; the OpenAPI JSON is at `/docs-json`. */
 export const DOCS_PATH = 'docs';
 
-/** True when `@fastify/static`, which Swagger UI needs on Fastify, can be loaded. */
-async function hasFastifyStatic(): Promise<boolean> {
+/** Why `@fastify/static`, which Swagger UI needs on Fastify, cannot be loaded; undefined when it can. */
+async function fastifyStaticProblem(): Promise<string | undefined> {
   try {
     await import('@fastify/static');
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
   }
 }
 
 /** Mounts Swagger UI at `/docs`, or explains in the log why it is skipped. */
 async function setUpSwagger(app: INestApplication, config: SampleConfig, logger: Logger): Promise<void> {
   // On Fastify, SwaggerModule would exit the process if @fastify/static were missing.
-  if (config.platform === 'fastify' && !(await hasFastifyStatic())) {
-    logger.warn(
-      `Swagger UI is not served on Fastify without @fastify/static; run \`npm install @fastify/static\` to get /${DOCS_PATH}.`,
-    );
+  const problem = config.platform === 'fastify' ? await fastifyStaticProblem() : undefined;
+  if (problem !== undefined) {
+    logger.warn(`Swagger UI is not served on Fastify: @fastify/static could not be loaded (${problem}).`);
     return;
   }
   const document = new DocumentBuilder()

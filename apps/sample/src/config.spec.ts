@@ -1,0 +1,220 @@
+import { loadConfig, type Environment } from './config.js';
+
+const SECRET = 'a'.repeat(64);
+/** What production needs besides the variable under test. */
+const PRODUCTION: Environment = {
+  NODE_ENV: 'production',
+  OTP_AUTH_SECRET: SECRET,
+  OTP_DELIVERY: 'webhook',
+  OTP_WEBHOOK_URL: 'https://hooks.example.com/otp',
+  OTP_WEBHOOK_SECRET: 'hook-secret',
+};
+
+/** The error `loadConfig(env)` throws; fails the test when it returns. */
+function errorOf(env: Environment): Error {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(Error);
+    return error as Error;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  describe('defaults (empty environment)', () => {
+    it('listens on 3000 over Express, keeps SQLite data in ./data, prints codes, secure cookies', () => {
+      const config = loadConfig({});
+      expect(config).toMatchObject({
+        port: 3000,
+        database: { type: 'better-sqlite3', database: './data/sample.sqlite' },
+        delivery: { kind: 'console' },
+        platform: 'express',
+        cookieSecure: true,
+        refreshTokenDelivery: 'cookie',
+        developerMode: undefined,
+        accessTokenTtl: undefined,
+        refreshTokenTtl: undefined,
+        otpTtl: undefined,
+        resendCooldown: undefined,
+        maxAttempts: undefined,
+        logLevel: 'log',
+        logLevels: ['fatal', 'error', 'warn', 'log'],
+        production: false,
+      });
+    });
+
+    it('generates a 64-hex-character secret outside production and warns about it', () => {
+      const config = loadConfig({});
+      expect(config.secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(config.secretGenerated).toBe(true);
+      expect(config.warnings.join('\n')).toContain('OTP_AUTH_SECRET');
+    });
+
+    it('generates a different secret on every call', () => {
+      expect(loadConfig({}).secret).not.toBe(loadConfig({}).secret);
+    });
+
+    it('treats blank values as unset', () => {
+      const config = loadConfig({ PORT: '', DATABASE_URL: '  ', OTP_AUTH_SECRET: '' });
+      expect(config.port).toBe(3000);
+      expect(config.database).toEqual({ type: 'better-sqlite3', database: './data/sample.sqlite' });
+      expect(config.secretGenerated).toBe(true);
+    });
+  });
+
+  describe('parsing each variable', () => {
+    it('PORT', () => {
+      expect(loadConfig({ PORT: '8080' }).port).toBe(8080);
+      expect(loadConfig({ PORT: '1' }).port).toBe(1);
+      expect(loadConfig({ PORT: '65535' }).port).toBe(65535);
+    });
+
+    it.each([
+      ['sqlite:./var/db.sqlite', { type: 'better-sqlite3', database: './var/db.sqlite' }],
+      ['sqlite:/abs/path.db', { type: 'better-sqlite3', database: '/abs/path.db' }],
+      ['sqlite::memory:', { type: 'better-sqlite3', database: ':memory:' }],
+      ['postgres://u:p@db:5432/app', { type: 'postgres', url: 'postgres://u:p@db:5432/app' }],
+      ['postgresql://u:p@db:5432/app', { type: 'postgres', url: 'postgres://u:p@db:5432/app' }],
+      ['mysql://u:p@db:3306/app', { type: 'mysql', url: 'mysql://u:p@db:3306/app' }],
+      ['mariadb://u:p@db:3306/app', { type: 'mysql', url: 'mysql://u:p@db:3306/app' }],
+    ])('DATABASE_URL=%s', (url, expected) => {
+      expect(loadConfig({ DATABASE_URL: url }).database).toEqual(expected);
+    });
+
+    it('OTP_AUTH_SECRET', () => {
+      const config = loadConfig({ OTP_AUTH_SECRET: SECRET });
+      expect(config.secret).toBe(SECRET);
+      expect(config.secretGenerated).toBe(false);
+      expect(config.warnings).toEqual([]);
+    });
+
+    it('OTP_DELIVERY=webhook with OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET', () => {
+      const config = loadConfig({
+        OTP_DELIVERY: 'webhook',
+        OTP_WEBHOOK_URL: 'http://127.0.0.1:9000/hook',
+        OTP_WEBHOOK_SECRET: 'shared',
+      });
+      expect(config.delivery).toEqual({ kind: 'webhook', url: 'http://127.0.0.1:9000/hook', secret: 'shared' });
+      expect(loadConfig({ OTP_DELIVERY: 'console' }).delivery).toEqual({ kind: 'console' });
+    });
+
+    it.each(['cookie', 'body', 'both'] as const)('REFRESH_TOKEN_DELIVERY=%s', (mode) => {
+      expect(loadConfig({ REFRESH_TOKEN_DELIVERY: mode }).refreshTokenDelivery).toBe(mode);
+    });
+
+    it.each([
+      ['false', false],
+      ['0', false],
+      ['FALSE', false],
+      ['true', true],
+      ['1', true],
+    ])('COOKIE_SECURE=%s', (value, expected) => {
+      expect(loadConfig({ COOKIE_SECURE: value }).cookieSecure).toBe(expected);
+    });
+
+    it.each([
+      ['ACCESS_TOKEN_TTL', '900', 'accessTokenTtl'],
+      ['REFRESH_TOKEN_TTL', '86400', 'refreshTokenTtl'],
+      ['OTP_TTL', '300', 'otpTtl'],
+      ['OTP_RESEND_COOLDOWN', '30', 'resendCooldown'],
+      ['OTP_MAX_ATTEMPTS', '3', 'maxAttempts'],
+    ] as const)('%s', (name, value, field) => {
+      expect(loadConfig({ [name]: value })[field]).toBe(Number(value));
+    });
+
+    it.each([
+      ['error', ['fatal', 'error']],
+      ['warn', ['fatal', 'error', 'warn']],
+      ['log', ['fatal', 'error', 'warn', 'log']],
+      ['debug', ['fatal', 'error', 'warn', 'log', 'debug']],
+      ['verbose', ['fatal', 'error', 'warn', 'log', 'debug', 'verbose']],
+    ])('LOG_LEVEL=%s', (level, levels) => {
+      const config = loadConfig({ LOG_LEVEL: level });
+      expect(config.logLevel).toBe(level);
+      expect(config.logLevels).toEqual(levels);
+    });
+
+    it('HTTP_PLATFORM, trimmed and case-insensitive', () => {
+      expect(loadConfig({ HTTP_PLATFORM: 'fastify' }).platform).toBe('fastify');
+      expect(loadConfig({ HTTP_PLATFORM: ' Fastify ' }).platform).toBe('fastify');
+      expect(loadConfig({ HTTP_PLATFORM: 'express' }).platform).toBe('express');
+    });
+
+    it('OTP_DEVELOPER_MODE', () => {
+      expect(loadConfig({ OTP_DEVELOPER_MODE: 'true' }).developerMode).toBe(true);
+      expect(loadConfig({ OTP_DEVELOPER_MODE: 'false' }).developerMode).toBe(false);
+      // Developer mode lets a short secret through (the library relaxes the same check).
+      expect(loadConfig({ OTP_DEVELOPER_MODE: 'true', OTP_AUTH_SECRET: 'short' }).secret).toBe('short');
+    });
+
+    it('NODE_ENV=production with everything production needs', () => {
+      const config = loadConfig(PRODUCTION);
+      expect(config.production).toBe(true);
+      expect(config.secret).toBe(SECRET);
+      expect(config.delivery.kind).toBe('webhook');
+    });
+  });
+
+  describe('refusing bad values with an error that names the variable', () => {
+    it.each<[string, Environment, string]>([
+      ['PORT=abc', { PORT: 'abc' }, 'PORT'],
+      ['PORT=70000', { PORT: '70000' }, 'PORT'],
+      ['PORT=0', { PORT: '0' }, 'PORT'],
+      ['DATABASE_URL=mongodb://x', { DATABASE_URL: 'mongodb://x' }, 'DATABASE_URL'],
+      ['DATABASE_URL=ftp://x', { DATABASE_URL: 'ftp://x' }, 'DATABASE_URL'],
+      ['DATABASE_URL=sqlite:', { DATABASE_URL: 'sqlite:' }, 'DATABASE_URL'],
+      ['DATABASE_URL=not a url', { DATABASE_URL: 'not a url' }, 'DATABASE_URL'],
+      ['OTP_DELIVERY=sms', { OTP_DELIVERY: 'sms' }, 'OTP_DELIVERY'],
+      ['webhook without OTP_WEBHOOK_URL', { OTP_DELIVERY: 'webhook', OTP_WEBHOOK_SECRET: 'shared' }, 'OTP_WEBHOOK_URL'],
+      [
+        'webhook with a non-http OTP_WEBHOOK_URL',
+        { OTP_DELIVERY: 'webhook', OTP_WEBHOOK_URL: 'ftp://x', OTP_WEBHOOK_SECRET: 'shared' },
+        'OTP_WEBHOOK_URL',
+      ],
+      [
+        'webhook without OTP_WEBHOOK_SECRET',
+        { OTP_DELIVERY: 'webhook', OTP_WEBHOOK_URL: 'https://hooks.example.com/otp' },
+        'OTP_WEBHOOK_SECRET',
+      ],
+      ['REFRESH_TOKEN_DELIVERY=header', { REFRESH_TOKEN_DELIVERY: 'header' }, 'REFRESH_TOKEN_DELIVERY'],
+      ['COOKIE_SECURE=maybe', { COOKIE_SECURE: 'maybe' }, 'COOKIE_SECURE'],
+      ['ACCESS_TOKEN_TTL=-5', { ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL'],
+      ['ACCESS_TOKEN_TTL=5 (below 10)', { ACCESS_TOKEN_TTL: '5' }, 'ACCESS_TOKEN_TTL'],
+      ['REFRESH_TOKEN_TTL=1e3', { REFRESH_TOKEN_TTL: '1e3' }, 'REFRESH_TOKEN_TTL'],
+      ['OTP_TTL=1.5', { OTP_TTL: '1.5' }, 'OTP_TTL'],
+      ['OTP_RESEND_COOLDOWN=0x10', { OTP_RESEND_COOLDOWN: '0x10' }, 'OTP_RESEND_COOLDOWN'],
+      ['OTP_MAX_ATTEMPTS=0', { OTP_MAX_ATTEMPTS: '0' }, 'OTP_MAX_ATTEMPTS'],
+      ['OTP_MAX_ATTEMPTS=101', { OTP_MAX_ATTEMPTS: '101' }, 'OTP_MAX_ATTEMPTS'],
+      ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+      ['HTTP_PLATFORM=koa', { HTTP_PLATFORM: 'koa' }, 'HTTP_PLATFORM'],
+      ['OTP_DEVELOPER_MODE=yes', { OTP_DEVELOPER_MODE: 'yes' }, 'OTP_DEVELOPER_MODE'],
+      ['a short OTP_AUTH_SECRET', { OTP_AUTH_SECRET: 'short' }, 'OTP_AUTH_SECRET'],
+      ['OTP_AUTH_SECRET missing in production', { ...PRODUCTION, OTP_AUTH_SECRET: undefined }, 'OTP_AUTH_SECRET'],
+      ['developer mode in production', { ...PRODUCTION, OTP_DEVELOPER_MODE: 'true' }, 'OTP_DEVELOPER_MODE'],
+      ['console delivery in production (explicit)', { ...PRODUCTION, OTP_DELIVERY: 'console' }, 'OTP_DELIVERY'],
+      [
+        'console delivery in production (the default)',
+        { NODE_ENV: 'production', OTP_AUTH_SECRET: SECRET },
+        'OTP_DELIVERY',
+      ],
+    ])('%s', (_label, env, name) => {
+      expect(errorOf(env).message).toContain(name);
+    });
+
+    it.each([
+      'postgres://admin:hunter2-pw@db:99999/app',
+      'postgresql://admin:hunter2-pw@[not-a-host/app',
+      'mysql://admin:hunter2-pw@db:port/app',
+      'mariadb://admin:hunter2-pw@db:99999/app',
+      'mongodb://admin:hunter2-pw@db/app',
+      'mongodb+srv://admin:hunter2-pw@cluster.example.net/app',
+      'redis://admin:hunter2-pw@db:6379',
+      'admin:hunter2-pw@db/app',
+    ])('never puts the password of DATABASE_URL=%s in the error', (url) => {
+      const { message } = errorOf({ DATABASE_URL: url });
+      expect(message).toContain('DATABASE_URL');
+      expect(message).not.toContain('hunter2');
+    });
+  });
+});
