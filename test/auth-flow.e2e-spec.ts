@@ -138,6 +138,27 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       expect(a.body).toEqual({ statusCode: 401, message: 'Invalid or expired code', error: 'Unauthorized' });
     });
 
+    it('an address differing only by an accent is another account, whatever the collation (no takeover)', async () => {
+      const victim = await signIn(t, 'victim@example.com');
+      const victimSub = JSON.parse(Buffer.from(victim.body.access_token.split('.')[1], 'base64url').toString()).sub;
+      t.clock.advance(61);
+      await t.http().post('/auth/request-otp').send({ email: 'victim@example.com' }).expect(200);
+      const victimCode = t.lastCode('victim@example.com');
+      // The look-alike's request neither hits the victim's cooldown nor replaces the victim's code.
+      await t.http().post('/auth/request-otp').send({ email: 'victim@exämple.com' }).expect(200);
+      const res = await t
+        .http()
+        .post('/auth/verify-otp')
+        .send({ email: 'victim@exämple.com', code: t.lastCode('victim@exämple.com') });
+      if (res.status === 200) {
+        const sub = JSON.parse(Buffer.from(res.body.access_token.split('.')[1], 'base64url').toString()).sub;
+        expect(sub).not.toBe(victimSub);
+      } else {
+        expect(res.status).toBe(401); // MySQL/MariaDB's unique index cannot hold both addresses
+      }
+      await t.http().post('/auth/verify-otp').send({ email: 'victim@example.com', code: victimCode }).expect(200);
+    });
+
     it('accepts a code one second before it expires', async () => {
       await t.http().post('/auth/request-otp').send({ email: 'edge@example.com' }).expect(200);
       t.clock.advance(599);

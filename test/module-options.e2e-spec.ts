@@ -132,6 +132,21 @@ describe.each(enabledBackends())('module options on %s', (backend) => {
     await t.http().post('/auth/request-otp').send({ email: 'p@example.com' }).expect(404);
   });
 
+  it('defaults to a __Secure- cookie name and ignores a request carrying the cookie twice', async () => {
+    t = await createTestApp({ backend, options: { cookie: { secure: true } } });
+    const login = await signIn(t, 'prefix@example.com');
+    const set = (login.headers['set-cookie'] as unknown as string[])[0]!;
+    expect(set).toMatch(/^__Secure-otp_refresh=[A-Za-z0-9_-]{43};/);
+    const token = set.split(';')[0]!.split('=')[1]!;
+    // A planted duplicate (e.g. from a sibling subdomain) makes neither value count.
+    await t
+      .http()
+      .post('/auth/refresh')
+      .set('cookie', `__Secure-otp_refresh=planted; __Secure-otp_refresh=${token}`)
+      .expect(401);
+    await t.http().post('/auth/refresh').set('cookie', `__Secure-otp_refresh=${token}`).expect(200);
+  });
+
   it('custom claims cannot override registered claims', async () => {
     t = await createTestApp({
       backend,

@@ -29,18 +29,28 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
 
   describe('users', () => {
     it('creates unverified users, finds them by email and by string id, and keeps extra columns', async () => {
-      const created = await store.createOrGetUser('new@example.com');
+      const created = (await store.createOrGetUser('new@example.com'))!;
       expect(created).toMatchObject({ email: 'new@example.com', isVerified: false });
       expect(created.id).toMatch(/^\d+$/);
       expect(created.entity.displayName).toBeNull();
       expect(created.entity.createdAt).toBeInstanceOf(Date);
       expect((await store.findUserById(created.id))?.email).toBe('new@example.com');
       expect((await store.findUserByEmail('new@example.com'))?.id).toBe(created.id);
-      expect((await store.createOrGetUser('new@example.com')).id).toBe(created.id);
+      expect((await store.createOrGetUser('new@example.com'))?.id).toBe(created.id);
     });
 
     it('returns null, never throws, for absent or ill-typed ids', async () => {
-      for (const id of ['999999', 'abc', '', '1.5', '-1', "1' OR '1'='1", '9'.repeat(40)]) {
+      for (const id of [
+        '999999',
+        'abc',
+        '',
+        '1.5',
+        '-1',
+        "1' OR '1'='1",
+        '9'.repeat(40),
+        '99999999999',
+        '2147483648',
+      ]) {
         expect(await store.findUserById(id)).toBeNull();
       }
       expect(await store.findUserByEmail('absent@example.com')).toBeNull();
@@ -49,11 +59,20 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
 
     it('creates a user exactly once under 20 parallel calls', async () => {
       const users = await Promise.all(Array.from({ length: 20 }, () => store.createOrGetUser('par@example.com')));
-      expect(new Set(users.map((u) => u.id)).size).toBe(1);
+      expect(new Set(users.map((u) => u!.id)).size).toBe(1);
+    });
+
+    it('never returns a different address that the collation deems equal (MySQL is accent-insensitive)', async () => {
+      const victim = (await store.createOrGetUser('victim@example.com'))!;
+      expect(await store.findUserByEmail('victim@exämple.com')).toBeNull();
+      expect(await store.findUserByEmail('VICTIM@example.com')).toBeNull();
+      const other = await store.createOrGetUser('victim@exämple.com');
+      expect(other?.id).not.toBe(victim.id);
+      if (other) expect(other.email).toBe('victim@exämple.com');
     });
 
     it('marks a user verified', async () => {
-      const user = await store.createOrGetUser('verify@example.com');
+      const user = (await store.createOrGetUser('verify@example.com'))!;
       expect((await store.markUserVerified(user.id))?.isVerified).toBe(true);
       expect((await store.findUserById(user.id))?.isVerified).toBe(true);
     });
@@ -61,7 +80,7 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
     it('round-trips uuid ids as strings and rejects non-uuid strings', async () => {
       const uuidStore = new TypeOrmOtpAuthStore(db.dataSource, { userEntity: UuidUser });
       await uuidStore.init();
-      const user = await uuidStore.createOrGetUser('uuid@example.com');
+      const user = (await uuidStore.createOrGetUser('uuid@example.com'))!;
       expect(user.id).toMatch(/^[0-9a-f-]{36}$/i);
       expect(user.entity.plan).toBe('free');
       expect((await uuidStore.findUserById(user.id))?.email).toBe('uuid@example.com');
@@ -124,6 +143,31 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
       const later = { ...tight, now: now + 2 * HOUR, failureWindowCutoff: now + HOUR };
       expect(await store.reserveAttempt(email, 'login', code.generation, later)).toBe(true);
       expect((await store.findCode(email, 'login'))?.failureCount).toBe(1);
+    });
+
+    it('keeps the codes of addresses that differ only by accent or case apart', async () => {
+      await store.replaceCode(null, next('twin@example.com', 'plain'));
+      expect(await store.findCode('twin@exämple.com', 'login')).toBeNull();
+      await store.replaceCode(null, next('twin@exämple.com', 'accent'));
+      expect((await store.findCode('twin@example.com', 'login'))?.codeHash).toBe('plain');
+      expect((await store.findCode('twin@exämple.com', 'login'))?.codeHash).toBe('accent');
+      await store.restoreCode('twin@exämple.com', 'login', 1, null);
+      await store.restoreCode('twin@example.com', 'login', 1, null);
+    });
+
+    it('a consumed code can never be restored by a delivery undo', async () => {
+      const email = 'undo@example.com';
+      const snapshot = (await store.replaceCode(null, next(email)))!;
+      expect(await store.consumeCode(email, 'login', snapshot.generation)).toBe(true);
+      // A request that read the live code before it was consumed loses its compare-and-set.
+      expect(await store.replaceCode(snapshot, next(email, 'h2'))).toBeNull();
+      // ...so it never reaches the undo, and an undo keyed to the old generation changes nothing.
+      await store.restoreCode(email, 'login', snapshot.generation, snapshot);
+      expect(await store.findCode(email, 'login')).toMatchObject({
+        codeHash: null,
+        generation: snapshot.generation + 1,
+      });
+      await store.restoreCode(email, 'login', snapshot.generation + 1, null);
     });
 
     it('restores the previous state after a failed delivery', async () => {
@@ -208,7 +252,7 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
       expect(report.refreshTokens).toBe(3); // t1, t1-next, t2
       expect(report.sessions).toBe(2);
       expect(report.revocations).toBeGreaterThanOrEqual(3);
-      expect(report.codes).toBe(5); // c1..c5 (c6 was withdrawn)
+      expect(report.codes).toBe(5); // c1..c5 (c6, the twins and undo were removed)
       expect(report.total).toBe(report.codes + report.refreshTokens + report.sessions + report.revocations);
       expect(await store.findRefreshToken('t3')).not.toBeNull();
       expect(await store.cleanup({ now: later, codeRetention: HOUR })).toEqual({

@@ -67,7 +67,7 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
         secret: TEST_SECRET,
         store,
         clock: clock.now,
-        cookie: { secure: true },
+        cookie: { secure: true, name: 'otp_refresh' },
         sendOtp: async (email, code, context) => {
           if (config.deliveryDelayMs) await new Promise((resolve) => setTimeout(resolve, config.deliveryDelayMs));
           if (config.failDelivery?.()) throw new Error('smtp down');

@@ -128,6 +128,7 @@ export class LoginCodeService {
     if (!user) {
       if (!autoCreateUser) throw new UnauthorizedException(INVALID_CODE_MESSAGE);
       user = await store.createOrGetUser(email);
+      if (!user) throw new UnauthorizedException(INVALID_CODE_MESSAGE);
     }
     if (!user.isVerified) {
       user = await store.markUserVerified(user.id);

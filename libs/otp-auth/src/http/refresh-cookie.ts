@@ -30,10 +30,18 @@ export function clearRefreshCookie(response: AuthResponse, cookie: CookieConfig)
   response.header('Set-Cookie', serialize(cookie.name, '', { ...attributes(cookie, 0), expires: new Date(0) }));
 }
 
-/** The refresh token from the cookie, if the request has one. */
+/**
+ * The refresh token from the cookie, if the request has exactly one. Two cookies of the same name
+ * mean one was planted (e.g. by a sibling subdomain with a narrower path): neither is trusted.
+ */
 export function refreshTokenFromCookie(request: AuthRequest, cookie: CookieConfig): string | undefined {
   const header = request.headers['cookie'];
   if (typeof header !== 'string') return undefined;
+  let count = 0;
+  for (const part of header.split(';')) {
+    if (part.slice(0, part.indexOf('=')).trim() === cookie.name) count++;
+  }
+  if (count !== 1) return undefined;
   const value = parse(header)[cookie.name];
   return value ? value : undefined;
 }

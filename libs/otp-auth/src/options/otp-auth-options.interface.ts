@@ -7,7 +7,7 @@ export type RefreshTokenDelivery = 'cookie' | 'body' | 'both';
 
 /** Attributes of the refresh-token cookie. */
 export interface RefreshCookieOptions {
-  /** Default `otp_refresh`. */
+  /** Default `__Secure-otp_refresh` when `secure`, else `otp_refresh`. */
   name?: string;
   /** Default true; set false only for plain-HTTP local development. */
   secure?: boolean;

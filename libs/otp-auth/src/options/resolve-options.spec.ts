@@ -81,12 +81,13 @@ describe('resolveOtpAuthOptions', () => {
       routePrefix: 'auth',
     });
     expect(resolved.cookie).toEqual({
-      name: 'otp_refresh',
+      name: '__Secure-otp_refresh',
       secure: true,
       sameSite: 'strict',
       path: '/auth',
       domain: undefined,
     });
+    expect(resolve({ cookie: { secure: false } }).cookie.name).toBe('otp_refresh');
     expect(resolved.addressFailureLimit).toEqual({ max: 10, window: 3600 });
     expect(resolved.store).toBe(store);
     expect(resolved.clock).toBe(Date.now);
@@ -195,7 +196,7 @@ describe('resolveOtpAuthOptions', () => {
     tryMutate(() => {
       (first.addressFailureLimit as { max: number }).max = 9999;
     });
-    expect(second.cookie.name).toBe('otp_refresh');
+    expect(second.cookie.name).toBe('__Secure-otp_refresh');
     expect(second.addressFailureLimit.max).toBe(7);
     expect(options.addressFailureLimit).toEqual({ max: 7, window: 70 });
 

@@ -166,7 +166,12 @@ export function resolveOtpAuthOptions(
     autoCreateUser: options.autoCreateUser ?? OTP_AUTH_DEFAULTS.autoCreateUser,
     refreshTokenDelivery: delivery,
     cookie: {
-      name: nonEmpty('cookie.name', options.cookie?.name, OTP_AUTH_DEFAULTS.cookieName),
+      // The __Secure- prefix stops non-HTTPS pages and sibling subdomains over HTTP from setting it.
+      name: nonEmpty(
+        'cookie.name',
+        options.cookie?.name,
+        secure ? `__Secure-${OTP_AUTH_DEFAULTS.cookieName}` : OTP_AUTH_DEFAULTS.cookieName,
+      ),
       secure,
       sameSite,
       path: nonEmpty('cookie.path', options.cookie?.path, `/${prefix}`),

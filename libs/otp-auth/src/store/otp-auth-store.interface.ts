@@ -109,9 +109,13 @@ export interface OtpAuthStore<TEntity extends object = object> {
   init?(): Promise<void>;
 
   findUserById(id: string): Promise<StoredUser<TEntity> | null>;
+  /** Exact match only, whatever the database's collation. */
   findUserByEmail(email: string): Promise<StoredUser<TEntity> | null>;
-  /** Returns the user with this email, creating it (unverified) if absent; safe under concurrency. */
-  createOrGetUser(email: string): Promise<StoredUser<TEntity>>;
+  /**
+   * Returns the user with exactly this email, creating it (unverified) if absent; safe under
+   * concurrency. Null when the database's collation treats a different existing address as equal.
+   */
+  createOrGetUser(email: string): Promise<StoredUser<TEntity> | null>;
   /** Sets `isVerified`; returns the updated user, or null if it no longer exists. */
   markUserVerified(id: string): Promise<StoredUser<TEntity> | null>;
 
@@ -130,7 +134,7 @@ export interface OtpAuthStore<TEntity extends object = object> {
    * unexpired and under both limits. Returns whether the guess may be evaluated.
    */
   reserveAttempt(email: string, purpose: string, generation: number, limits: AttemptLimits): Promise<boolean>;
-  /** Consumes code `generation` exactly once and clears the address-wide failures. */
+  /** Consumes code `generation` exactly once (advancing the generation) and clears the address-wide failures. */
   consumeCode(email: string, purpose: string, generation: number): Promise<boolean>;
 
   createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void>;

@@ -3,8 +3,12 @@ import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { RevocationRecord } from '../store/otp-auth-store.interface.js';
 
-/** Extra look-back on each pull, so entries written by a slightly late clock are not missed. */
-const SYNC_OVERLAP_MS = 5_000;
+/**
+ * Extra look-back on each pull, so entries committed a while after their timestamp (a slow
+ * transaction, a skewed clock) are not missed; a full reload every FULL_RELOAD_MS heals the rest.
+ */
+const SYNC_OVERLAP_MS = 30_000;
+const FULL_RELOAD_MS = 60_000;
 
 /**
  * In-memory mirror of the store's revocation list, so guards check revocation without a
@@ -18,13 +22,15 @@ export class RevocationList implements OnModuleInit, OnApplicationShutdown {
   private readonly sessions = new Map<string, number>();
   private readonly tokens = new Map<string, number>();
   private lastPull = 0;
+  private lastFullPull = 0;
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
 
   constructor(@Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions) {}
 
   async onModuleInit(): Promise<void> {
-    await this.sync();
+    // Without the list the guards would accept revoked tokens: fail startup instead.
+    await this.pull(true);
     this.timer = setInterval(() => void this.sync(), this.config.revocationSyncInterval * 1000);
     this.timer.unref();
   }
@@ -53,14 +59,17 @@ export class RevocationList implements OnModuleInit, OnApplicationShutdown {
     return this.syncing;
   }
 
-  private async pull(): Promise<void> {
+  private async pull(rethrow = false): Promise<void> {
     const now = this.config.clock();
-    const since = this.lastPull === 0 ? 0 : this.lastPull - SYNC_OVERLAP_MS;
+    const full = this.lastPull === 0 || now - this.lastFullPull >= FULL_RELOAD_MS;
+    const since = full ? 0 : this.lastPull - SYNC_OVERLAP_MS;
     try {
       const entries = await this.config.store.listRevocations(since, now);
       for (const entry of entries) this.remember(entry);
       this.lastPull = now;
+      if (full) this.lastFullPull = now;
     } catch (error) {
+      if (rethrow) throw error;
       this.logger.warn(`Could not pull revocations; will retry: ${(error as Error).message}`);
     }
     for (const map of [this.sessions, this.tokens]) {

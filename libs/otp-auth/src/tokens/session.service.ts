@@ -8,6 +8,8 @@ import type { AccessTokenClaims } from './access-token-claims.js';
 import { AccessTokenService } from './access-token.service.js';
 import { RevocationList } from './revocation-list.js';
 
+const REVOCATION_MARGIN_MS = 60_000;
+
 /** The single message of every refused refresh token. */
 export const INVALID_REFRESH_MESSAGE = 'Invalid or expired refresh token';
 
@@ -99,9 +101,9 @@ export class SessionService {
 
   /** Revokes every session of a user; returns how many were live. */
   async revokeAllForUser(userId: string): Promise<number> {
-    const now = this.config.clock();
     const ids = await this.config.store.listActiveSessionIds(userId);
-    for (const id of ids) await this.revoke(id, now);
+    // A fresh timestamp per entry: each is stamped when it is written, so other instances' pulls see it.
+    for (const id of ids) await this.revoke(id, this.config.clock());
     return ids.length;
   }
 
@@ -119,10 +121,11 @@ export class SessionService {
   }
 
   private async revoke(sessionId: string, now: number): Promise<void> {
-    // Access tokens of the session live at most accessTokenTtl from now.
+    // Access tokens of the session live at most accessTokenTtl from now; the margin covers a
+    // refresh that read the session just before this revocation and signs a token just after.
     const entry: RevocationRecord = {
       key: `sid:${sessionId}`,
-      expiresAt: now + this.config.accessTokenTtl * 1000,
+      expiresAt: now + this.config.accessTokenTtl * 1000 + REVOCATION_MARGIN_MS,
       createdAt: now,
     };
     await this.config.store.revokeSession(sessionId, now, entry);

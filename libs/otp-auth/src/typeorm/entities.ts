@@ -41,11 +41,15 @@ export abstract class OtpBaseUser {
   updatedAt!: Date;
 }
 
-/** One row per address and purpose: the live code (as a keyed hash), its counters and cooldown. */
+/**
+ * One row per address and purpose: the live code (as a keyed hash), its counters and cooldown.
+ * Rows are keyed by a hex SHA-256 of the exact address, not the address itself: a case- or
+ * accent-insensitive collation (MySQL's default) must never make two addresses share a row.
+ */
 @Entity('otp_codes')
 export class OtpCodeEntity {
-  @PrimaryColumn({ type: 'varchar', length: 254 })
-  email!: string;
+  @PrimaryColumn({ name: 'address_key', type: 'varchar', length: 64 })
+  addressKey!: string;
 
   @PrimaryColumn({ type: 'varchar', length: 32 })
   purpose!: string;

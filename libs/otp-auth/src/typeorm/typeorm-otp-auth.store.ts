@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { QueryFailedError, type DataSource, type EntityTarget, type ObjectLiteral, type Repository } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { OtpAuthConfigurationError } from '../options/resolve-options.js';
@@ -47,9 +48,14 @@ export function isUniqueViolation(error: unknown): boolean {
   );
 }
 
-function toCode(row: OtpCodeEntity): CodeRecord {
+/** Lower-case hex SHA-256 of the exact address: safe under any collation. */
+function addressKey(email: string): string {
+  return createHash('sha256').update(email).digest('hex');
+}
+
+function toCode(row: OtpCodeEntity, email: string): CodeRecord {
   return {
-    email: row.email,
+    email,
     purpose: row.purpose,
     codeHash: row.codeHash,
     generation: row.generation,
@@ -133,18 +139,18 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
 
   async findUserByEmail(email: string): Promise<StoredUser<TUser> | null> {
     const user = await this.users.findOneBy({ email } as never);
-    return user ? this.toUser(user) : null;
+    // A case- or accent-insensitive collation can match a different address; only exact counts.
+    return user && user.email === email ? this.toUser(user) : null;
   }
 
-  async createOrGetUser(email: string): Promise<StoredUser<TUser>> {
+  async createOrGetUser(email: string): Promise<StoredUser<TUser> | null> {
     try {
       await this.users.insert({ email, isVerified: false } as never);
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
     }
-    const user = await this.findUserByEmail(email);
-    if (!user) throw new Error('user vanished right after creation');
-    return user;
+    // Null when the unique index holds a different address that the collation deems equal.
+    return this.findUserByEmail(email);
   }
 
   async markUserVerified(id: string): Promise<StoredUser<TUser> | null> {
@@ -157,8 +163,8 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
   // ---- codes -------------------------------------------------------------------------------
 
   async findCode(email: string, purpose: string): Promise<CodeRecord | null> {
-    const row = await this.codes.findOneBy({ email, purpose });
-    return row ? toCode(row) : null;
+    const row = await this.codes.findOneBy({ addressKey: addressKey(email), purpose });
+    return row ? toCode(row, email) : null;
   }
 
   async replaceCode(expected: CodeRecord | null, next: NewCode): Promise<CodeRecord | null> {
@@ -173,7 +179,8 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
         ...fresh,
       };
       try {
-        await this.codes.insert(row);
+        const { email, ...columns } = row;
+        await this.codes.insert({ ...columns, addressKey: addressKey(email) });
         return row;
       } catch (error) {
         if (isUniqueViolation(error)) return null;
@@ -185,8 +192,8 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
       .createQueryBuilder()
       .update()
       .set({ ...fresh, generation })
-      .where('email = :email AND purpose = :purpose AND generation = :expected', {
-        email: next.email,
+      .where('address_key = :key AND purpose = :purpose AND generation = :expected', {
+        key: addressKey(next.email),
         purpose: next.purpose,
         expected: expected.generation,
       })
@@ -195,8 +202,8 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
   }
 
   async restoreCode(email: string, purpose: string, generation: number, previous: CodeRecord | null): Promise<void> {
-    const where = 'email = :email AND purpose = :purpose AND generation = :generation';
-    const params = { email, purpose, generation };
+    const where = 'address_key = :key AND purpose = :purpose AND generation = :generation';
+    const params = { key: addressKey(email), purpose, generation };
     if (previous === null) {
       await this.codes.createQueryBuilder().delete().where(where, params).execute();
       return;
@@ -222,11 +229,11 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
         failureCount: () => `CASE WHEN ${windowOver} THEN 1 ELSE failure_count + 1 END`,
         failureWindowStart: () => `CASE WHEN ${windowOver} THEN :now ELSE failure_window_start END`,
       })
-      .where('email = :email AND purpose = :purpose AND generation = :generation')
+      .where('address_key = :key AND purpose = :purpose AND generation = :generation')
       .andWhere('code_hash IS NOT NULL AND expires_at > :now AND attempts < :maxAttempts')
       .andWhere(`(${windowOver} OR failure_count < :maxFailures)`)
       .setParameters({
-        email,
+        key: addressKey(email),
         purpose,
         generation,
         now: limits.now,
@@ -239,12 +246,13 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
   }
 
   async consumeCode(email: string, purpose: string, generation: number): Promise<boolean> {
+    // The generation moves on, so a snapshot taken before consumption can never restore the code.
     const result = await this.codes
       .createQueryBuilder()
       .update()
-      .set({ codeHash: null, failureCount: 0, failureWindowStart: null })
-      .where('email = :email AND purpose = :purpose AND generation = :generation AND code_hash IS NOT NULL', {
-        email,
+      .set({ codeHash: null, failureCount: 0, failureWindowStart: null, generation: generation + 1 })
+      .where('address_key = :key AND purpose = :purpose AND generation = :generation AND code_hash IS NOT NULL', {
+        key: addressKey(email),
         purpose,
         generation,
       })
@@ -375,9 +383,11 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     if (typeof id !== 'string' || id.length === 0 || id.length > 128) return undefined;
     const type = this.primary.type;
     if (type === Number || type === 'int' || type === 'integer' || type === 'smallint') {
-      return /^\d{1,15}$/.test(id) ? Number(id) : undefined;
+      // Out-of-range numbers make PostgreSQL throw; they cannot be an existing id anyway.
+      const max = type === 'smallint' ? 32_767 : 2_147_483_647;
+      return /^\d{1,10}$/.test(id) && Number(id) <= max ? Number(id) : undefined;
     }
-    if (type === 'bigint') return /^\d{1,19}$/.test(id) ? id : undefined;
+    if (type === 'bigint') return /^\d{1,19}$/.test(id) && BigInt(id) <= 9_223_372_036_854_775_807n ? id : undefined;
     if (type === 'uuid' || this.primary.generationStrategy === 'uuid') return UUID.test(id) ? id : undefined;
     return id;
   }
