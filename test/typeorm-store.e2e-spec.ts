@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import { OtpBaseUser, otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
-import type { CodeRecord } from 'nestjs-otp-auth';
+import { OtpBackupCodeEntity, OtpBaseUser, otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
+import type { BackupCodeRecord, CodeRecord, MfaChallengeRecord, TotpRecord } from 'nestjs-otp-auth';
 import { createTestDatabase, enabledBackends, type TestDatabase } from './support/databases.js';
 import { TestUser } from './support/test-user.entity.js';
 
@@ -253,15 +253,230 @@ describe.each(enabledBackends())('TypeOrmOtpAuthStore on %s', (backend) => {
       expect(report.sessions).toBe(2);
       expect(report.revocations).toBeGreaterThanOrEqual(3);
       expect(report.codes).toBe(5); // c1..c5 (c6, the twins and undo were removed)
-      expect(report.total).toBe(report.codes + report.refreshTokens + report.sessions + report.revocations);
+      expect(report.total).toBe(
+        report.codes + report.refreshTokens + report.sessions + report.revocations + report.mfa,
+      );
       expect(await store.findRefreshToken('t3')).not.toBeNull();
       expect(await store.cleanup({ now: later, codeRetention: HOUR })).toEqual({
         codes: 0,
         refreshTokens: 0,
         sessions: 0,
         revocations: 0,
+        mfa: 0,
         total: 0,
       });
+    });
+  });
+
+  describe('TOTP state', () => {
+    const now = Date.now();
+    const STEP = Math.floor(now / 30_000);
+    const limits = { maxFailures: 3, failureWindowCutoff: now - HOUR, now };
+    const pending = (userId: string, encryptedSecret = 'enc-1', extra: Partial<TotpRecord> = {}): TotpRecord => ({
+      userId,
+      encryptedSecret,
+      keyId: 'k1',
+      active: false,
+      lastStep: null,
+      backupBatch: null,
+      failureCount: 0,
+      failureWindowStart: null,
+      createdAt: now,
+      confirmedAt: null,
+      ...extra,
+    });
+    /** An active enrolment with `batch` as its (empty until codes are inserted) backup set. */
+    const enrol = async (userId: string, batch: string): Promise<void> => {
+      expect(await store.savePendingTotp(pending(userId, `enc-${userId}`))).toBe(true);
+      expect(await store.activateTotp(userId, `enc-${userId}`, STEP, batch, now)).toBe(true);
+    };
+    const codes = (userId: string, batch: string, n: number): BackupCodeRecord[] =>
+      Array.from({ length: n }, (_, i) => ({
+        id: `${batch}-${String(i).padStart(2, '0')}`,
+        userId,
+        batch,
+        salt: `salt-${i}`,
+        hash: `hash-${batch}-${i}`,
+        usedAt: null,
+      }));
+    const challenge = (id: string, extra: Partial<MfaChallengeRecord> = {}): MfaChallengeRecord => ({
+      id,
+      userId: 'mfa-user',
+      amr: ['otp'],
+      attempts: 0,
+      expiresAt: now + 300_000,
+      consumedAt: null,
+      ...extra,
+    });
+    const parallel = async (n: number, call: () => Promise<boolean>): Promise<number> =>
+      (await Promise.all(Array.from({ length: n }, call))).filter(Boolean).length;
+
+    it('saves a pending enrolment, replaces it while pending, and refuses once active', async () => {
+      expect(await store.findTotp('totp-1')).toBeNull();
+      expect(await store.savePendingTotp(pending('totp-1'))).toBe(true);
+      expect(await store.findTotp('totp-1')).toEqual(pending('totp-1'));
+      expect(await store.findTotp('TOTP-1')).toBeNull();
+      const replacement = pending('totp-1', 'enc-2', { keyId: 'k2', createdAt: now + 1000 });
+      expect(await store.savePendingTotp(replacement)).toBe(true);
+      expect(await store.savePendingTotp(replacement)).toBe(true); // unchanged values still count
+      expect(await store.findTotp('totp-1')).toEqual(replacement);
+      expect(await store.activateTotp('totp-1', 'enc-2', STEP, 'batch-1', now)).toBe(true);
+      expect(await store.savePendingTotp(pending('totp-1', 'enc-3'))).toBe(false);
+      expect(await store.findTotp('totp-1')).toEqual({
+        ...replacement,
+        active: true,
+        lastStep: STEP,
+        backupBatch: 'batch-1',
+        confirmedAt: now,
+      });
+      // A record claiming to be active is still stored as pending.
+      expect(await store.savePendingTotp(pending('totp-1b', 'enc', { active: true }))).toBe(true);
+      expect((await store.findTotp('totp-1b'))?.active).toBe(false);
+    });
+
+    it('activates only the pending enrolment with the expected ciphertext, exactly once', async () => {
+      expect(await store.activateTotp('totp-absent', 'enc', STEP, 'b', now)).toBe(false);
+      expect(await store.savePendingTotp(pending('totp-2', 'enc-a'))).toBe(true);
+      expect(await store.reserveTotpAttempt('totp-2', limits)).toBe(true);
+      expect(await store.activateTotp('totp-2', 'enc-b', STEP, 'b', now)).toBe(false);
+      expect(await store.savePendingTotp(pending('totp-2', 'enc-b'))).toBe(true);
+      expect(await store.activateTotp('totp-2', 'enc-a', STEP, 'b', now)).toBe(false); // replaced meanwhile
+      expect((await store.findTotp('totp-2'))?.active).toBe(false);
+      expect(await store.activateTotp('totp-2', 'enc-b', STEP, 'b', now + 5)).toBe(true);
+      expect(await store.findTotp('totp-2')).toMatchObject({
+        active: true,
+        lastStep: STEP,
+        backupBatch: 'b',
+        confirmedAt: now + 5,
+        failureCount: 0,
+        failureWindowStart: null,
+      });
+      expect(await store.activateTotp('totp-2', 'enc-b', STEP + 1, 'c', now)).toBe(false);
+      expect(await store.savePendingTotp(pending('totp-3', 'enc-p'))).toBe(true);
+      expect(await parallel(20, () => store.activateTotp('totp-3', 'enc-p', STEP, 'b', now))).toBe(1);
+    });
+
+    it('accepts only later time steps, exactly once under 20 parallel calls', async () => {
+      expect(await store.savePendingTotp(pending('totp-4', 'enc-4'))).toBe(true);
+      expect(await store.acceptTotpStep('totp-4', STEP)).toBe(false); // not active yet
+      expect(await store.activateTotp('totp-4', 'enc-4', STEP, 'b', now)).toBe(true);
+      expect(await store.acceptTotpStep('totp-4', STEP)).toBe(false); // the confirming code's step
+      expect(await store.acceptTotpStep('totp-4', STEP - 1)).toBe(false);
+      expect(await store.acceptTotpStep('totp-4', STEP + 1)).toBe(true);
+      expect(await store.acceptTotpStep('totp-4', STEP + 1)).toBe(false);
+      expect(await parallel(20, () => store.acceptTotpStep('totp-4', STEP + 2))).toBe(1);
+      expect((await store.findTotp('totp-4'))?.lastStep).toBe(STEP + 2);
+      expect(await store.acceptTotpStep('totp-absent', STEP + 3)).toBe(false);
+    });
+
+    it('caps the user-wide failure window, starts a new one after the cutoff, and clears it', async () => {
+      expect(await store.reserveTotpAttempt('totp-absent', limits)).toBe(false);
+      expect(await store.savePendingTotp(pending('totp-5', 'enc-5'))).toBe(true);
+      for (let i = 0; i < 3; i++) expect(await store.reserveTotpAttempt('totp-5', limits)).toBe(true);
+      expect(await store.reserveTotpAttempt('totp-5', limits)).toBe(false);
+      expect(await store.findTotp('totp-5')).toMatchObject({ failureCount: 3, failureWindowStart: now });
+      // Restarting the enrolment does not reset the window.
+      expect(await store.savePendingTotp(pending('totp-5', 'enc-5b'))).toBe(true);
+      expect(await store.reserveTotpAttempt('totp-5', limits)).toBe(false);
+      const later = { ...limits, now: now + 2 * HOUR, failureWindowCutoff: now + HOUR };
+      expect(await store.reserveTotpAttempt('totp-5', later)).toBe(true);
+      expect(await store.findTotp('totp-5')).toMatchObject({ failureCount: 1, failureWindowStart: now + 2 * HOUR });
+      await store.clearTotpFailures('totp-5');
+      expect(await store.findTotp('totp-5')).toMatchObject({ failureCount: 0, failureWindowStart: null });
+      const five = { ...limits, maxFailures: 5 };
+      expect(await parallel(20, () => store.reserveTotpAttempt('totp-5', five))).toBe(5);
+      expect((await store.findTotp('totp-5'))?.failureCount).toBe(5);
+    });
+
+    it('keeps only the current batch usable, and uses each code once under 20 parallel calls', async () => {
+      await enrol('totp-6', 'b6-1');
+      const first = codes('totp-6', 'b6-1', 3);
+      const second = codes('totp-6', 'b6-2', 2);
+      await store.insertBackupCodes([]);
+      await store.insertBackupCodes(first);
+      await store.insertBackupCodes(second);
+      await store.insertBackupCodes(codes('totp-7', 'b7-1', 2));
+      expect(await store.listUsableBackupCodes('totp-6')).toEqual(first);
+      expect(await store.useBackupCode(first[0]!.id, now)).toBe(true);
+      expect(await store.useBackupCode(first[0]!.id, now)).toBe(false);
+      expect(await store.listUsableBackupCodes('totp-6')).toEqual(first.slice(1));
+      expect(await store.setBackupBatch('totp-6', 'b6-2')).toBe(true);
+      expect(await store.listUsableBackupCodes('totp-6')).toEqual(second);
+      expect(await store.useBackupCode(first[1]!.id, now)).toBe(false); // its batch is dead
+      expect(await parallel(20, () => store.useBackupCode(second[0]!.id, now + 1))).toBe(1);
+      expect(await store.listUsableBackupCodes('totp-6')).toEqual(second.slice(1));
+      // A batch is valid only on an active enrolment.
+      expect(await store.savePendingTotp(pending('totp-7', 'enc-7', { backupBatch: 'b7-1' }))).toBe(true);
+      expect(await store.listUsableBackupCodes('totp-7')).toEqual([]);
+      expect(await store.useBackupCode('b7-1-00', now)).toBe(false);
+      expect(await store.setBackupBatch('totp-7', 'b7-1')).toBe(false);
+      expect(await store.setBackupBatch('totp-absent', 'b7-1')).toBe(false);
+      expect(await store.listUsableBackupCodes('totp-absent')).toEqual([]);
+    });
+
+    it('deletes an enrolment (active or pending) together with its backup codes', async () => {
+      const repository = db.dataSource.getRepository(OtpBackupCodeEntity);
+      expect(await repository.countBy({ userId: 'totp-6' })).toBe(5);
+      expect(await store.deleteTotp('totp-6')).toBe(true);
+      expect(await store.findTotp('totp-6')).toBeNull();
+      expect(await repository.countBy({ userId: 'totp-6' })).toBe(0);
+      expect(await store.useBackupCode('b6-2-01', now)).toBe(false);
+      expect(await store.deleteTotp('totp-6')).toBe(false);
+      expect(await store.deleteTotp('totp-7')).toBe(true);
+      expect(await repository.countBy({ userId: 'totp-7' })).toBe(0);
+      expect(await store.savePendingTotp(pending('totp-6', 'enc-again'))).toBe(true);
+      expect(await store.deleteTotp('totp-6')).toBe(true);
+    });
+
+    it('reserves MFA attempts up to the limit on live challenges, and consumes each exactly once', async () => {
+      await store.createMfaChallenge(challenge('mfa-1'));
+      await store.createMfaChallenge(challenge('mfa-none', { amr: [] }));
+      await store.createMfaChallenge(challenge('mfa-two', { amr: ['otp', 'pwd'] }));
+      expect(await store.findMfaChallenge('mfa-1')).toEqual(challenge('mfa-1'));
+      expect((await store.findMfaChallenge('mfa-none'))?.amr).toEqual([]);
+      expect((await store.findMfaChallenge('mfa-two'))?.amr).toEqual(['otp', 'pwd']);
+      expect(await store.findMfaChallenge('MFA-1')).toBeNull();
+      expect(await store.findMfaChallenge('mfa-absent')).toBeNull();
+      for (let i = 0; i < 3; i++) expect(await store.reserveMfaAttempt('mfa-1', 3, now)).toBe(true);
+      expect(await store.reserveMfaAttempt('mfa-1', 3, now)).toBe(false);
+      expect((await store.findMfaChallenge('mfa-1'))?.attempts).toBe(3);
+      expect(await parallel(20, () => store.reserveMfaAttempt('mfa-two', 5, now))).toBe(5);
+      expect(await store.reserveMfaAttempt('mfa-absent', 3, now)).toBe(false);
+
+      await store.createMfaChallenge(challenge('mfa-short', { expiresAt: now + 1000 }));
+      expect(await store.reserveMfaAttempt('mfa-short', 3, now + 1000)).toBe(false);
+      expect(await store.consumeMfaChallenge('mfa-short', now + 1000)).toBe(false);
+      expect(await store.reserveMfaAttempt('mfa-short', 3, now + 999)).toBe(true);
+
+      expect(await parallel(20, () => store.consumeMfaChallenge('mfa-none', now))).toBe(1);
+      expect((await store.findMfaChallenge('mfa-none'))?.consumedAt).toBe(now);
+      expect(await store.reserveMfaAttempt('mfa-none', 3, now)).toBe(false);
+      expect(await store.consumeMfaChallenge('mfa-absent', now)).toBe(false);
+    });
+
+    it('cleanup removes expired challenges and used or dead backup codes, counted as mfa', async () => {
+      const at = now + 2000;
+      await store.cleanup({ now: at, codeRetention: HOUR }); // what earlier tests left behind
+      await store.createMfaChallenge(challenge('mfa-c-expired', { expiresAt: at }));
+      await store.createMfaChallenge(challenge('mfa-c-live', { expiresAt: at + 1 }));
+      await store.createMfaChallenge(challenge('mfa-c-consumed', { expiresAt: at + 1, consumedAt: now }));
+      await enrol('totp-c', 'bc-2');
+      const live = codes('totp-c', 'bc-2', 3);
+      await store.insertBackupCodes([...codes('totp-c', 'bc-1', 2), ...live]);
+      expect(await store.useBackupCode(live[0]!.id, now)).toBe(true);
+      await store.insertBackupCodes(codes('totp-orphan', 'bo-1', 1));
+
+      const report = await store.cleanup({ now: at, codeRetention: HOUR });
+      expect(report.mfa).toBe(5); // 1 expired challenge, 2 codes of a dead batch, 1 used, 1 orphan
+      expect(report.total).toBe(
+        report.codes + report.refreshTokens + report.sessions + report.revocations + report.mfa,
+      );
+      expect(await store.findMfaChallenge('mfa-c-expired')).toBeNull();
+      expect(await store.findMfaChallenge('mfa-c-live')).not.toBeNull();
+      expect(await store.findMfaChallenge('mfa-c-consumed')).not.toBeNull();
+      expect(await store.listUsableBackupCodes('totp-c')).toEqual(live.slice(1));
+      expect(await db.dataSource.getRepository(OtpBackupCodeEntity).countBy({ userId: 'totp-orphan' })).toBe(0);
+      expect((await store.cleanup({ now: at, codeRetention: HOUR })).mfa).toBe(0);
     });
   });
 });

@@ -1,6 +1,9 @@
-import { Controller, Get, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, UnauthorizedException, UseGuards } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
 import {
+  isMfaChallenge,
+  OtpAuthService,
+  RequireMfa,
   Claims,
   CurrentUser,
   OTP_JWT_STRATEGY,
@@ -11,9 +14,31 @@ import {
 } from 'nestjs-otp-auth';
 import type { TestUser } from './test-user.entity.js';
 
-/** Protected routes the e2e tests call, one per guard. */
+/** The trivial first factor of the fixture app: one shared password. */
+export const FIXTURE_PASSWORD = 'correct horse battery staple';
+
+/** Routes the e2e tests call: one per guard, and a fixture first factor. */
 @Controller()
 export class ProbeController {
+  constructor(private readonly auth: OtpAuthService) {}
+
+  /** An app with its own first factor (a password) using the module for TOTP and sessions. */
+  @Post('password-login')
+  @HttpCode(200)
+  async passwordLogin(@Body() body: { email?: string; password?: string }): Promise<Record<string, unknown>> {
+    const user = typeof body.email === 'string' ? await this.auth.findUserByEmail(body.email) : null;
+    if (!user || body.password !== FIXTURE_PASSWORD) throw new UnauthorizedException('Wrong email or password');
+    const result = await this.auth.signInWithFirstFactor(user, ['pwd']);
+    if (isMfaChallenge(result)) return { mfa_required: true, mfa_token: result.mfaToken };
+    return { access_token: result.accessToken };
+  }
+
+  @Get('mfa-only')
+  @RequireMfa()
+  mfaOnly(@TokenClaims() claims: AccessTokenClaims): { amr: readonly string[] } {
+    return { amr: claims.amr };
+  }
+
   @Get('protected')
   @UseGuards(OtpAuthGuard)
   protected(@TokenClaims() claims: AccessTokenClaims): { sub: string; sid: string } {

@@ -18,6 +18,7 @@ export type {
   RefreshCookieOptions,
   RefreshTokenDelivery,
   AdditionalClaims,
+  TotpOptions,
 } from './options/otp-auth-options.interface.js';
 export {
   OtpAuthConfigurationError,
@@ -66,4 +67,24 @@ export {
 export { OtpAuthRoutes, createOtpAuthController } from './http/otp-auth.controller.js';
 export * from './http/dto.js';
 export { SecretKeys } from './crypto/secret-keys.js';
+export {
+  TotpService,
+  hasSecondFactor,
+  SECOND_FACTOR_AMR,
+  INVALID_SECOND_FACTOR_MESSAGE,
+  type SecondFactorProof,
+  type TotpEnrollment,
+} from './totp/totp.service.js';
+export {
+  MfaChallengeService,
+  isMfaChallenge,
+  INVALID_MFA_TOKEN_MESSAGE,
+  type MfaChallenge,
+  type SignInResult,
+} from './totp/mfa-challenge.service.js';
+export { TotpCipher, BackupCodeHasher, newBackupCode, normalizeBackupCode } from './totp/totp-cipher.js';
+export { TotpRoutes, createTotpController } from './totp/totp.controller.js';
+export * from './totp/totp.dto.js';
+export type * from './totp/totp-store.interface.js';
+export { MfaGuard, RequireMfa, MFA_REQUIRED_MESSAGE } from './guards/require-mfa.js';
 export type * from './store/otp-auth-store.interface.js';

@@ -3,6 +3,7 @@ import { SecretKeys } from './crypto/secret-keys.js';
 import { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 import { OTP_SENDER, type OtpSender } from './delivery/otp-sender.interface.js';
 import { createOtpAuthController } from './http/otp-auth.controller.js';
+import { createTotpController } from './totp/totp.controller.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 import type { OtpAuthModuleExtras, OtpAuthModuleOptions } from './options/otp-auth-options.interface.js';
 import {
@@ -75,7 +76,8 @@ export const {
       ...definition,
       global: extras.isGlobal ?? false,
       providers,
-      controllers: extras.mountRoutes === false ? [] : [createOtpAuthController(routePrefix)],
+      controllers:
+        extras.mountRoutes === false ? [] : [createOtpAuthController(routePrefix), createTotpController(routePrefix)],
     };
   })
   .build();

@@ -3,6 +3,9 @@ import { LoginCodeService } from './codes/login-code.service.js';
 import { OTP_SENDER } from './delivery/otp-sender.interface.js';
 import { OtpAuthGuard } from './guards/otp-auth.guard.js';
 import { VerifiedUserGuard } from './guards/verified-user.guard.js';
+import { MfaGuard } from './guards/require-mfa.js';
+import { TotpService } from './totp/totp.service.js';
+import { MfaChallengeService } from './totp/mfa-challenge.service.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 import { ConfigurableOtpAuthModule } from './otp-auth.module-definition.js';
 import { OtpAuthService } from './otp-auth.service.js';
@@ -35,7 +38,10 @@ import { SessionService } from './tokens/session.service.js';
     OtpAuthService,
     OtpAuthGuard,
     VerifiedUserGuard,
+    MfaGuard,
     OtpJwtStrategy,
+    TotpService,
+    MfaChallengeService,
   ],
   exports: [
     OTP_AUTH_CONFIG,
@@ -47,6 +53,9 @@ import { SessionService } from './tokens/session.service.js';
     OtpAuthService,
     OtpAuthGuard,
     VerifiedUserGuard,
+    MfaGuard,
+    TotpService,
+    MfaChallengeService,
   ],
 })
 export class OtpAuthModule extends ConfigurableOtpAuthModule {}

@@ -5,6 +5,8 @@ import type { ResolvedOtpAuthOptions } from './options/resolve-options.js';
 import type { CleanupReport, StoredUser } from './store/otp-auth-store.interface.js';
 import type { AccessTokenClaims } from './tokens/access-token-claims.js';
 import { SessionService, type SessionTokens } from './tokens/session.service.js';
+import { MfaChallengeService, type SignInResult } from './totp/mfa-challenge.service.js';
+import type { SecondFactorProof } from './totp/totp.service.js';
 
 /** Trims and lower-cases an address, as every entry point does before using it. */
 export function normalizeEmail(email: string): string {
@@ -21,6 +23,7 @@ export class OtpAuthService {
     @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
     private readonly codes: LoginCodeService,
     private readonly sessions: SessionService,
+    private readonly mfa: MfaChallengeService,
   ) {}
 
   /** Sends a login code to an address (same result whether or not it has an account). */
@@ -28,18 +31,27 @@ export class OtpAuthService {
     return this.codes.requestCode(normalizeEmail(email));
   }
 
-  /** Checks a login code and opens a session. */
-  async verifyOtp(email: string, code: string): Promise<SessionTokens> {
+  /**
+   * Checks a login code. Opens a session, or, when the user has TOTP active, returns a
+   * challenge to complete with {@link verifySecondFactor}.
+   */
+  async verifyOtp(email: string, code: string): Promise<SignInResult> {
     const user = await this.codes.verifyCode(normalizeEmail(email), code);
-    return this.sessions.issue(user, ['otp']);
+    return this.mfa.completeFirstFactor(user, ['otp']);
   }
 
   /**
-   * Opens a session for a user your own code has authenticated (a password check, an OAuth
-   * callback). `amr` lists the methods used, e.g. `['pwd']`.
+   * For apps with their own first factor (a password check, an OAuth callback): opens a session
+   * for a user your code has authenticated, or returns a TOTP challenge when the user has 2FA on.
+   * `amr` lists the methods used, e.g. `['pwd']`. There is no way around the second factor here.
    */
-  issueSession(user: StoredUser, amr: readonly string[]): Promise<SessionTokens> {
-    return this.sessions.issue(user, amr);
+  signInWithFirstFactor(user: StoredUser, amr: readonly string[]): Promise<SignInResult> {
+    return this.mfa.completeFirstFactor(user, amr);
+  }
+
+  /** Completes a challenge with a TOTP code or a backup code and opens the session. */
+  verifySecondFactor(mfaToken: string, proof: SecondFactorProof): Promise<SessionTokens> {
+    return this.mfa.complete(mfaToken, proof);
   }
 
   /** Rotates a refresh token. */
@@ -59,6 +71,11 @@ export class OtpAuthService {
   /** Ends every session of a user; returns how many were live. */
   logoutAll(userId: string): Promise<number> {
     return this.sessions.revokeAllForUser(userId);
+  }
+
+  /** Looks up a user by email (trimmed and lower-cased first). */
+  findUserByEmail(email: string): Promise<StoredUser | null> {
+    return this.config.store.findUserByEmail(normalizeEmail(email));
   }
 
   /** Looks up a user by id (as in `sub`). */

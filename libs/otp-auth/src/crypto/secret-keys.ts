@@ -13,12 +13,15 @@ function derive(secret: string, purpose: string): Buffer {
 export class SecretKeys {
   /** HS256 signing key as a KeyObject: jsonwebtoken does not re-parse it per request. */
   readonly accessToken: KeyObject;
+  /** A separate key for `mfa_token`s, so one can never pass for an access token or vice versa. */
+  readonly mfaToken: KeyObject;
   private readonly codeHash: Buffer;
   private readonly refreshHash: Buffer;
   private readonly refreshRotation: Buffer;
 
   constructor(secret: string) {
     this.accessToken = createSecretKey(derive(secret, 'access-token'));
+    this.mfaToken = createSecretKey(derive(secret, 'mfa-token'));
     this.codeHash = derive(secret, 'code-hash');
     this.refreshHash = derive(secret, 'refresh-hash');
     this.refreshRotation = derive(secret, 'refresh-rotation');

@@ -58,3 +58,15 @@ export class TokenResponseDto {
   @ApiPropertyOptional({ description: 'Present when refresh tokens are delivered in the body.' })
   refresh_token?: string;
 }
+
+/** Answer of `POST /verify-otp` for a user with TOTP: complete it with `POST /totp/verify`. */
+export class MfaRequiredResponseDto {
+  @ApiProperty({ example: true })
+  mfa_required!: true;
+
+  @ApiProperty({ description: 'Short-lived, single-use; accepted only by POST /totp/verify.' })
+  mfa_token!: string;
+
+  @ApiProperty({ example: 300, description: 'Lifetime of the mfa_token in seconds.' })
+  expires_in!: number;
+}

@@ -30,8 +30,17 @@ import { OtpAuthService } from '../otp-auth.service.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { AccessTokenService } from '../tokens/access-token.service.js';
 import { INVALID_REFRESH_MESSAGE, type SessionTokens } from '../tokens/session.service.js';
-import { RefreshTokenBodyDto, RequestOtpDto, RequestOtpResponseDto, TokenResponseDto, VerifyOtpDto } from './dto.js';
-import { clearRefreshCookie, refreshTokenFromCookie, setRefreshCookie, type AuthResponse } from './refresh-cookie.js';
+import {
+  MfaRequiredResponseDto,
+  RefreshTokenBodyDto,
+  RequestOtpDto,
+  RequestOtpResponseDto,
+  TokenResponseDto,
+  VerifyOtpDto,
+} from './dto.js';
+import { clearRefreshCookie, refreshTokenFromCookie, type AuthResponse } from './refresh-cookie.js';
+import { writeTokenResponse } from './token-response.js';
+import { isMfaChallenge } from '../totp/mfa-challenge.service.js';
 
 const REQUEST_OTP_MESSAGE = 'If the address can sign in, a code is on its way.';
 
@@ -78,13 +87,17 @@ export class OtpAuthRoutes {
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Exchange a code for an access token and a refresh token' })
-  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiOkResponse({ type: TokenResponseDto, description: 'Tokens, or `{mfa_required, mfa_token}` for users with TOTP.' })
   @ApiUnauthorizedResponse({ description: 'Wrong, expired, used or locked code, or unknown address.' })
   async verifyOtp(
     @Body() body: VerifyOtpDto,
     @Res({ passthrough: true }) response: AuthResponse,
-  ): Promise<TokenResponseDto> {
-    return this.tokenResponse(await this.auth.verifyOtp(body.email, body.code), response);
+  ): Promise<TokenResponseDto | MfaRequiredResponseDto> {
+    const result = await this.auth.verifyOtp(body.email, body.code);
+    if (isMfaChallenge(result)) {
+      return { mfa_required: true, mfa_token: result.mfaToken, expires_in: result.expiresIn };
+    }
+    return this.tokenResponse(result, response);
   }
 
   @Post('refresh')
@@ -146,15 +159,7 @@ export class OtpAuthRoutes {
   }
 
   private tokenResponse(tokens: SessionTokens, response: AuthResponse): TokenResponseDto {
-    const { refreshTokenDelivery, refreshTokenTtl, cookie } = this.config;
-    if (refreshTokenDelivery !== 'body') setRefreshCookie(response, cookie, tokens.refreshToken, refreshTokenTtl);
-    const body: TokenResponseDto = {
-      access_token: tokens.accessToken,
-      token_type: 'bearer',
-      expires_in: tokens.expiresIn,
-    };
-    if (refreshTokenDelivery !== 'cookie') body.refresh_token = tokens.refreshToken;
-    return body;
+    return writeTokenResponse(this.config, tokens, response);
   }
 }
 

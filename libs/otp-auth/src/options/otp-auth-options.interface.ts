@@ -21,6 +21,35 @@ export interface RefreshCookieOptions {
 /** Custom claims added to access tokens. Registered claims (`sub`, `exp`, ...) cannot be overridden. */
 export type AdditionalClaims = Record<string, unknown>;
 
+/** Authenticator-app (TOTP) two-factor settings; durations in seconds. */
+export interface TotpOptions {
+  /** Shown in authenticator apps and used in the key URI; may not contain `:`. Default `nestjs-otp-auth`. */
+  issuer?: string;
+  /** Time steps accepted either side of the current one (RFC 6238 §5.2). Default 1 (±30 s). */
+  window?: number;
+  /** HMAC of the codes. Default `SHA1`, the only one every authenticator app supports. */
+  algorithm?: 'SHA1' | 'SHA256' | 'SHA512';
+  /** Digits per code, 6 or 8. Default 6. */
+  digits?: 6 | 8;
+  /** Seconds per step. Default 30. */
+  period?: number;
+  /** Second-factor guesses per user across sessions and challenges within `failureWindow`. Default 10. */
+  maxFailures?: number;
+  /** Default 900 (15 min). */
+  failureWindow?: number;
+  /** Lifetime of an `mfa_token`. Default 300. */
+  mfaTokenTtl?: number;
+  /** Guesses per `mfa_token`. Default 5. */
+  mfaMaxAttempts?: number;
+  /** Backup codes per set. Default 10. */
+  backupCodeCount?: number;
+  /**
+   * Users for whom a second factor is mandatory: `VerifiedUserGuard` answers 403 to their sessions
+   * without one. Method syntax: takes your own user type. Default: nobody.
+   */
+  required?(user: object): boolean;
+}
+
 /** Options of {@link OtpAuthModule}; durations are in seconds. */
 export interface OtpAuthModuleOptions {
   /**
@@ -77,6 +106,13 @@ export interface OtpAuthModuleOptions {
   revocationSyncInterval?: number;
   /** Custom claims for a user's access tokens. Method syntax: takes your own user type. */
   getAdditionalClaims?(user: object): AdditionalClaims | Promise<AdditionalClaims>;
+  /** Authenticator-app two-factor settings. */
+  totp?: TotpOptions;
+  /**
+   * Former values of `secret`, kept while TOTP secrets encrypted under them are still in use, so
+   * the secret can be rotated without locking anyone out.
+   */
+  previousSecrets?: string[];
   /** Clock in epoch milliseconds; for tests. Default `Date.now`. */
   clock?: () => number;
 }

@@ -1,5 +1,10 @@
 import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
-import type { AdditionalClaims, OtpAuthModuleOptions, RefreshTokenDelivery } from './otp-auth-options.interface.js';
+import type {
+  AdditionalClaims,
+  OtpAuthModuleOptions,
+  RefreshTokenDelivery,
+  TotpOptions,
+} from './otp-auth-options.interface.js';
 
 /** Thrown at startup when the module's options are unusable; the message says how to fix them. */
 export class OtpAuthConfigurationError extends Error {
@@ -35,6 +40,20 @@ export interface ResolvedOtpAuthOptions {
   readonly audience: string;
   readonly revocationSyncInterval: number;
   readonly routePrefix: string;
+  readonly totp: {
+    readonly issuer: string;
+    readonly window: number;
+    readonly algorithm: 'SHA1' | 'SHA256' | 'SHA512';
+    readonly digits: 6 | 8;
+    readonly period: number;
+    readonly maxFailures: number;
+    readonly failureWindow: number;
+    readonly mfaTokenTtl: number;
+    readonly mfaMaxAttempts: number;
+    readonly backupCodeCount: number;
+    readonly required: (user: object) => boolean;
+  };
+  readonly previousSecrets: readonly string[];
   readonly getAdditionalClaims: (user: object) => AdditionalClaims | Promise<AdditionalClaims>;
   readonly clock: () => number;
 }
@@ -69,6 +88,14 @@ function integer(name: string, value: number | undefined, fallback: number, min:
   return v;
 }
 
+function resolvePreviousSecrets(secrets: string[] | undefined): string[] {
+  if (secrets === undefined) return [];
+  if (!Array.isArray(secrets) || secrets.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new OtpAuthConfigurationError('`previousSecrets` must be an array of non-empty strings.');
+  }
+  return [...secrets];
+}
+
 function nonEmpty(name: string, value: string | undefined, fallback: string): string {
   const v = value ?? fallback;
   if (typeof v !== 'string' || v.trim() === '') {
@@ -78,6 +105,41 @@ function nonEmpty(name: string, value: string | undefined, fallback: string): st
 }
 
 const YEAR = 366 * 24 * 3600;
+
+function resolveTotp(totp: TotpOptions = {}): ResolvedOtpAuthOptions['totp'] {
+  const issuer = nonEmpty('totp.issuer', totp.issuer, OTP_AUTH_DEFAULTS.issuer);
+  if (issuer.includes(':')) {
+    throw new OtpAuthConfigurationError(
+      '`totp.issuer` may not contain `:` (the key URI uses it to separate issuer and account).',
+    );
+  }
+  const algorithm = totp.algorithm ?? 'SHA1';
+  if (!['SHA1', 'SHA256', 'SHA512'].includes(algorithm)) {
+    throw new OtpAuthConfigurationError(
+      `\`totp.algorithm\` must be 'SHA1', 'SHA256' or 'SHA512' (got ${String(algorithm)}).`,
+    );
+  }
+  const digits = totp.digits ?? 6;
+  if (digits !== 6 && digits !== 8) {
+    throw new OtpAuthConfigurationError(`\`totp.digits\` must be 6 or 8 (got ${String(digits)}).`);
+  }
+  if (totp.required !== undefined && typeof totp.required !== 'function') {
+    throw new OtpAuthConfigurationError('`totp.required` must be a function `(user) => boolean`.');
+  }
+  return {
+    issuer,
+    window: integer('totp.window', totp.window, 1, 0, 10),
+    algorithm,
+    digits,
+    period: integer('totp.period', totp.period, 30, 15, 300),
+    maxFailures: integer('totp.maxFailures', totp.maxFailures, 10, 1, 10_000),
+    failureWindow: integer('totp.failureWindow', totp.failureWindow, 900, 1, YEAR),
+    mfaTokenTtl: integer('totp.mfaTokenTtl', totp.mfaTokenTtl, 300, 30, 3600),
+    mfaMaxAttempts: integer('totp.mfaMaxAttempts', totp.mfaMaxAttempts, 5, 1, 100),
+    backupCodeCount: integer('totp.backupCodeCount', totp.backupCodeCount, 10, 1, 50),
+    required: totp.required?.bind(totp) ?? (() => false),
+  };
+}
 
 /**
  * Validates options and fills in defaults. Every mistake fails here, at startup, with a
@@ -194,6 +256,8 @@ export function resolveOtpAuthOptions(
       3600,
     ),
     routePrefix: prefix,
+    totp: resolveTotp(options.totp),
+    previousSecrets: resolvePreviousSecrets(options.previousSecrets),
     getAdditionalClaims,
     clock: options.clock ?? Date.now,
   };

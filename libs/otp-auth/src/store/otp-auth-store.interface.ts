@@ -7,6 +7,8 @@
  * so every store behaves the same and tests can control time.
  */
 
+import type { TotpStore } from '../totp/totp-store.interface.js';
+
 /** A user as the module sees it; `entity` is the application's own object (entity or document). */
 export interface StoredUser<TEntity = object> {
   /** The user's primary key as a string, exactly as it appears in the `sub` claim. */
@@ -90,6 +92,8 @@ export interface CleanupReport {
   readonly refreshTokens: number;
   readonly sessions: number;
   readonly revocations: number;
+  /** Expired MFA challenges, and backup codes that are used or of a dead batch. */
+  readonly mfa: number;
   readonly total: number;
 }
 
@@ -101,10 +105,10 @@ export interface CleanupPolicy {
 }
 
 /**
- * Persistence for users, login codes, sessions, refresh tokens and revocations.
+ * Persistence for users, login codes, sessions, refresh tokens, revocations and TOTP state.
  * Implementations: `TypeOrmOtpAuthStore` (`nestjs-otp-auth/typeorm`).
  */
-export interface OtpAuthStore<TEntity extends object = object> {
+export interface OtpAuthStore<TEntity extends object = object> extends TotpStore {
   /** Called once at startup; check the schema, prepare statements. */
   init?(): Promise<void>;
 

@@ -70,7 +70,9 @@ export class SessionService {
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
     }
     const user = await store.findUserById(session.userId);
-    if (!user) {
+    // A session opened without a second factor cannot outlive the user turning TOTP on.
+    const lacksSecondFactor = !session.amr.some((m) => m === 'totp' || m === 'backup');
+    if (!user || (lacksSecondFactor && (await store.findTotp(user.id))?.active)) {
       await this.revoke(session.id, now);
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
     }

@@ -137,5 +137,97 @@ export class OtpRevocationEntity {
   createdAt!: number;
 }
 
+/**
+ * A user's authenticator-app (TOTP) enrolment: pending until confirmed, then active. The secret is
+ * stored only as AES-256-GCM ciphertext; the failure window is user-wide.
+ */
+@Entity('otp_totp')
+export class OtpTotpEntity {
+  @PrimaryColumn({ name: 'user_id', type: 'varchar', length: 128 })
+  userId!: string;
+
+  @Column({ name: 'encrypted_secret', type: 'varchar', length: 255 })
+  encryptedSecret!: string;
+
+  @Column({ name: 'key_id', type: 'varchar', length: 16 })
+  keyId!: string;
+
+  @Column({ type: 'boolean' })
+  active!: boolean;
+
+  @Column({ name: 'last_step', type: 'bigint', nullable: true, transformer: epochMs })
+  lastStep!: number | null;
+
+  @Column({ name: 'backup_batch', type: 'varchar', length: 36, nullable: true })
+  backupBatch!: string | null;
+
+  @Column({ name: 'failure_count', type: 'integer', default: 0 })
+  failureCount!: number;
+
+  @Column({ name: 'failure_window_start', type: 'bigint', nullable: true, transformer: epochMs })
+  failureWindowStart!: number | null;
+
+  @Column({ name: 'created_at', type: 'bigint', transformer: epochMs })
+  createdAt!: number;
+
+  @Column({ name: 'confirmed_at', type: 'bigint', nullable: true, transformer: epochMs })
+  confirmedAt!: number | null;
+}
+
+/** A backup code, stored only as a salted keyed hash; valid while its batch is the user's current one. */
+@Entity('otp_backup_codes')
+export class OtpBackupCodeEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 })
+  id!: string;
+
+  @Index()
+  @Column({ name: 'user_id', type: 'varchar', length: 128 })
+  userId!: string;
+
+  @Column({ type: 'varchar', length: 36 })
+  batch!: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  salt!: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  hash!: string;
+
+  @Column({ name: 'used_at', type: 'bigint', nullable: true, transformer: epochMs })
+  usedAt!: number | null;
+}
+
+/** A pending second-factor step (the server-side state of an `mfa_token`, keyed by its `jti`). */
+@Entity('otp_mfa_challenges')
+export class OtpMfaChallengeEntity {
+  @PrimaryColumn({ type: 'varchar', length: 64 })
+  id!: string;
+
+  @Column({ name: 'user_id', type: 'varchar', length: 128 })
+  userId!: string;
+
+  /** Comma-separated authentication methods of the first factor. */
+  @Column({ type: 'varchar', length: 64 })
+  amr!: string;
+
+  @Column({ type: 'integer', default: 0 })
+  attempts!: number;
+
+  @Index()
+  @Column({ name: 'expires_at', type: 'bigint', transformer: epochMs })
+  expiresAt!: number;
+
+  @Column({ name: 'consumed_at', type: 'bigint', nullable: true, transformer: epochMs })
+  consumedAt!: number | null;
+}
+
 /** The module's own tables; add them to your DataSource's `entities`. */
-export const otpAuthEntities = [OtpCodeEntity, OtpSessionEntity, OtpRefreshTokenEntity, OtpRevocationEntity] as const;
+export const otpAuthEntities = [
+  OtpCodeEntity,
+  OtpSessionEntity,
+  OtpRefreshTokenEntity,
+  OtpRevocationEntity,
+  OtpTotpEntity,
+  OtpBackupCodeEntity,
+  OtpMfaChallengeEntity,
+] as const;

@@ -9,6 +9,9 @@ export {
   OtpSessionEntity,
   OtpRefreshTokenEntity,
   OtpRevocationEntity,
+  OtpTotpEntity,
+  OtpBackupCodeEntity,
+  OtpMfaChallengeEntity,
   otpAuthEntities,
 } from './entities.js';
 export { TypeOrmOtpAuthStore, isUniqueViolation, type TypeOrmOtpAuthStoreOptions } from './typeorm-otp-auth.store.js';

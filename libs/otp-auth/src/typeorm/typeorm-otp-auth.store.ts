@@ -15,11 +15,20 @@ import type {
   SessionRecord,
   StoredUser,
 } from '../store/otp-auth-store.interface.js';
+import type {
+  BackupCodeRecord,
+  MfaChallengeRecord,
+  TotpAttemptLimits,
+  TotpRecord,
+} from '../totp/totp-store.interface.js';
 import {
+  OtpBackupCodeEntity,
   OtpCodeEntity,
+  OtpMfaChallengeEntity,
   OtpRefreshTokenEntity,
   OtpRevocationEntity,
   OtpSessionEntity,
+  OtpTotpEntity,
   type OtpBaseUser,
 } from './entities.js';
 
@@ -77,6 +86,46 @@ function toSession(row: OtpSessionEntity): SessionRecord {
   };
 }
 
+function toTotp(row: OtpTotpEntity): TotpRecord {
+  return {
+    userId: row.userId,
+    encryptedSecret: row.encryptedSecret,
+    keyId: row.keyId,
+    active: Boolean(row.active),
+    lastStep: row.lastStep,
+    backupBatch: row.backupBatch,
+    failureCount: row.failureCount,
+    failureWindowStart: row.failureWindowStart,
+    createdAt: row.createdAt,
+    confirmedAt: row.confirmedAt,
+  };
+}
+
+function toBackupCode(row: OtpBackupCodeEntity): BackupCodeRecord {
+  return {
+    id: row.id,
+    userId: row.userId,
+    batch: row.batch,
+    salt: row.salt,
+    hash: row.hash,
+    usedAt: row.usedAt,
+  };
+}
+
+function toMfaChallenge(row: OtpMfaChallengeEntity): MfaChallengeRecord {
+  return {
+    id: row.id,
+    userId: row.userId,
+    amr: row.amr === '' ? [] : row.amr.split(','),
+    attempts: row.attempts,
+    expiresAt: row.expiresAt,
+    consumedAt: row.consumedAt,
+  };
+}
+
+/** How often `savePendingTotp` retries when the row vanished between its insert and its update. */
+const PENDING_TOTP_TRIES = 3;
+
 /**
  * The store on TypeORM: SQLite (better-sqlite3), PostgreSQL and MySQL/MariaDB. Every rule is one
  * conditional UPDATE or one INSERT against a unique key, so it needs no transactions and holds
@@ -89,6 +138,9 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
   private readonly sessions: Repository<OtpSessionEntity>;
   private readonly tokens: Repository<OtpRefreshTokenEntity>;
   private readonly revocations: Repository<OtpRevocationEntity>;
+  private readonly totp: Repository<OtpTotpEntity>;
+  private readonly backupCodes: Repository<OtpBackupCodeEntity>;
+  private readonly mfaChallenges: Repository<OtpMfaChallengeEntity>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -98,12 +150,23 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     this.sessions = dataSource.getRepository(OtpSessionEntity);
     this.tokens = dataSource.getRepository(OtpRefreshTokenEntity);
     this.revocations = dataSource.getRepository(OtpRevocationEntity);
+    this.totp = dataSource.getRepository(OtpTotpEntity);
+    this.backupCodes = dataSource.getRepository(OtpBackupCodeEntity);
+    this.mfaChallenges = dataSource.getRepository(OtpMfaChallengeEntity);
   }
 
   /** Checks that the entities are registered and the user entity has what the module needs. */
   async init(): Promise<void> {
     if (!this.dataSource.isInitialized) await this.dataSource.initialize();
-    for (const entity of [OtpCodeEntity, OtpSessionEntity, OtpRefreshTokenEntity, OtpRevocationEntity]) {
+    for (const entity of [
+      OtpCodeEntity,
+      OtpSessionEntity,
+      OtpRefreshTokenEntity,
+      OtpRevocationEntity,
+      OtpTotpEntity,
+      OtpBackupCodeEntity,
+      OtpMfaChallengeEntity,
+    ]) {
       if (!this.dataSource.hasMetadata(entity)) {
         throw new OtpAuthConfigurationError(
           `the DataSource does not know ${entity.name}; add \`...otpAuthEntities\` (from 'nestjs-otp-auth/typeorm') to its \`entities\`.`,
@@ -338,6 +401,208 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     return rows.map((row) => ({ key: row.key, expiresAt: row.expiresAt, createdAt: row.createdAt }));
   }
 
+  // ---- TOTP enrolment ----------------------------------------------------------------------
+
+  async findTotp(userId: string): Promise<TotpRecord | null> {
+    const row = await this.totp.findOneBy({ userId });
+    // Ids come from signed tokens, but a padding- or case-insensitive collation must not widen a match.
+    return row && row.userId === userId ? toTotp(row) : null;
+  }
+
+  /**
+   * Inserts the enrolment as pending (whatever `record.active` says), or replaces a pending one in
+   * place. A replacement keeps the user-wide failure window, as a new login code does.
+   */
+  async savePendingTotp(record: TotpRecord): Promise<boolean> {
+    const { userId } = record;
+    const fresh = {
+      encryptedSecret: record.encryptedSecret,
+      keyId: record.keyId,
+      lastStep: record.lastStep,
+      backupBatch: record.backupBatch,
+      createdAt: record.createdAt,
+      confirmedAt: record.confirmedAt,
+    };
+    for (let i = 0; i < PENDING_TOTP_TRIES; i++) {
+      try {
+        await this.totp.insert({
+          ...fresh,
+          userId,
+          active: false,
+          failureCount: record.failureCount,
+          failureWindowStart: record.failureWindowStart,
+        });
+        return true;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+      }
+      const result = await this.totp
+        .createQueryBuilder()
+        .update()
+        .set(fresh)
+        .where('user_id = :userId AND active = :no', { userId, no: false })
+        .execute();
+      if (result.affected === 1) return true;
+      // Refused because the enrolment is active; otherwise the row was deleted in between: retry.
+      const current = await this.totp.findOneBy({ userId });
+      if (current?.active) return false;
+    }
+    return false;
+  }
+
+  async activateTotp(
+    userId: string,
+    encryptedSecret: string,
+    lastStep: number,
+    backupBatch: string,
+    now: number,
+  ): Promise<boolean> {
+    const result = await this.totp
+      .createQueryBuilder()
+      .update()
+      .set({ active: true, lastStep, backupBatch, confirmedAt: now, failureCount: 0, failureWindowStart: null })
+      .where('user_id = :userId AND active = :no AND encrypted_secret = :encryptedSecret', {
+        userId,
+        no: false,
+        encryptedSecret,
+      })
+      .execute();
+    return result.affected === 1;
+  }
+
+  async deleteTotp(userId: string): Promise<boolean> {
+    const result = await this.totp.createQueryBuilder().delete().where('user_id = :userId', { userId }).execute();
+    // Every code of the user not in a current batch; codes of an enrolment that a concurrent
+    // request made in the meantime survive.
+    await this.backupCodes
+      .createQueryBuilder()
+      .delete()
+      .where('user_id = :userId', { userId })
+      .andWhere(`NOT EXISTS (${this.currentBatchOf(this.table(this.backupCodes))})`)
+      .execute();
+    return result.affected === 1;
+  }
+
+  async acceptTotpStep(userId: string, step: number): Promise<boolean> {
+    const result = await this.totp
+      .createQueryBuilder()
+      .update()
+      .set({ lastStep: step })
+      .where('user_id = :userId AND active = :yes AND (last_step IS NULL OR last_step < :step)', {
+        userId,
+        yes: true,
+        step,
+      })
+      .execute();
+    return result.affected === 1;
+  }
+
+  async reserveTotpAttempt(userId: string, limits: TotpAttemptLimits): Promise<boolean> {
+    const windowOver = '(failure_window_start IS NULL OR failure_window_start <= :cutoff)';
+    // Key order is SET order: failure_count reads the window start before it is reassigned (MySQL).
+    const result = await this.totp
+      .createQueryBuilder()
+      .update()
+      .set({
+        failureCount: () => `CASE WHEN ${windowOver} THEN 1 ELSE failure_count + 1 END`,
+        failureWindowStart: () => `CASE WHEN ${windowOver} THEN :now ELSE failure_window_start END`,
+      })
+      .where('user_id = :userId')
+      .andWhere(`(${windowOver} OR failure_count < :maxFailures)`)
+      .setParameters({
+        userId,
+        now: limits.now,
+        cutoff: limits.failureWindowCutoff,
+        maxFailures: limits.maxFailures,
+      })
+      .execute();
+    return result.affected === 1;
+  }
+
+  async clearTotpFailures(userId: string): Promise<void> {
+    await this.totp
+      .createQueryBuilder()
+      .update()
+      .set({ failureCount: 0, failureWindowStart: null })
+      .where('user_id = :userId', { userId })
+      .execute();
+  }
+
+  // ---- backup codes ------------------------------------------------------------------------
+
+  async insertBackupCodes(codes: readonly BackupCodeRecord[]): Promise<void> {
+    if (codes.length === 0) return;
+    await this.backupCodes.insert(codes.map((code) => ({ ...code })));
+  }
+
+  async setBackupBatch(userId: string, batch: string): Promise<boolean> {
+    const result = await this.totp
+      .createQueryBuilder()
+      .update()
+      .set({ backupBatch: batch })
+      .where('user_id = :userId AND active = :yes', { userId, yes: true })
+      .execute();
+    return result.affected === 1;
+  }
+
+  async listUsableBackupCodes(userId: string): Promise<BackupCodeRecord[]> {
+    const rows = await this.backupCodes
+      .createQueryBuilder('c')
+      .where('c.user_id = :userId AND c.used_at IS NULL', { userId })
+      .andWhere(`EXISTS (${this.currentBatchOf('c', true)})`, { yes: true })
+      .orderBy('c.id')
+      .getMany();
+    return rows.filter((row) => row.userId === userId).map(toBackupCode);
+  }
+
+  /** Marks the code used only while it is unused and its batch is still the valid one. */
+  async useBackupCode(id: string, now: number): Promise<boolean> {
+    const result = await this.backupCodes
+      .createQueryBuilder()
+      .update()
+      .set({ usedAt: now })
+      .where('id = :id AND used_at IS NULL', { id })
+      .andWhere(`EXISTS (${this.currentBatchOf(this.table(this.backupCodes), true)})`, { yes: true })
+      .execute();
+    return result.affected === 1;
+  }
+
+  // ---- MFA challenges ----------------------------------------------------------------------
+
+  async createMfaChallenge(challenge: MfaChallengeRecord): Promise<void> {
+    await this.mfaChallenges.insert({ ...challenge, amr: challenge.amr.join(',') });
+  }
+
+  async findMfaChallenge(id: string): Promise<MfaChallengeRecord | null> {
+    const row = await this.mfaChallenges.findOneBy({ id });
+    // Exact match only, whatever the collation.
+    return row && row.id === id ? toMfaChallenge(row) : null;
+  }
+
+  async reserveMfaAttempt(id: string, maxAttempts: number, now: number): Promise<boolean> {
+    const result = await this.mfaChallenges
+      .createQueryBuilder()
+      .update()
+      .set({ attempts: () => 'attempts + 1' })
+      .where('id = :id AND consumed_at IS NULL AND expires_at > :now AND attempts < :maxAttempts', {
+        id,
+        now,
+        maxAttempts,
+      })
+      .execute();
+    return result.affected === 1;
+  }
+
+  async consumeMfaChallenge(id: string, now: number): Promise<boolean> {
+    const result = await this.mfaChallenges
+      .createQueryBuilder()
+      .update()
+      .set({ consumedAt: now })
+      .where('id = :id AND consumed_at IS NULL AND expires_at > :now', { id, now })
+      .execute();
+    return result.affected === 1;
+  }
+
   // ---- maintenance -------------------------------------------------------------------------
 
   async cleanup(policy: CleanupPolicy): Promise<CleanupReport> {
@@ -367,16 +632,47 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
       .delete()
       .where('expires_at <= :now', { now })
       .execute();
+    // Consumed challenges stay until they expire: the row is what makes them single-use.
+    const challenges = await this.mfaChallenges
+      .createQueryBuilder()
+      .delete()
+      .where('expires_at <= :now', { now })
+      .execute();
+    const deadBackupCodes = await this.backupCodes
+      .createQueryBuilder()
+      .delete()
+      .where(`(used_at IS NOT NULL OR NOT EXISTS (${this.currentBatchOf(this.table(this.backupCodes))}))`)
+      .execute();
     const report = {
       codes: codes.affected ?? 0,
       refreshTokens: refreshTokens.affected ?? 0,
       sessions: sessions.affected ?? 0,
       revocations: revocations.affected ?? 0,
+      mfa: (challenges.affected ?? 0) + (deadBackupCodes.affected ?? 0),
     };
-    return { ...report, total: report.codes + report.refreshTokens + report.sessions + report.revocations };
+    return {
+      ...report,
+      total: report.codes + report.refreshTokens + report.sessions + report.revocations + report.mfa,
+    };
   }
 
   // ---- helpers -----------------------------------------------------------------------------
+
+  private table(repository: Repository<ObjectLiteral>): string {
+    return this.dataSource.driver.escape(repository.metadata.tableName);
+  }
+
+  /**
+   * A subquery that finds the enrolment whose current batch is that of the backup code `codes`
+   * (a table name or alias); with `activeOnly`, only an active one (parameter `:yes` = true).
+   */
+  private currentBatchOf(codes: string, activeOnly = false): string {
+    const active = activeOnly ? ' AND t.active = :yes' : '';
+    return (
+      `SELECT 1 FROM ${this.table(this.totp)} t ` +
+      `WHERE t.user_id = ${codes}.user_id AND t.backup_batch = ${codes}.batch${active}`
+    );
+  }
 
   /** The id in the primary column's own type, or undefined when it cannot be one (never a 500). */
   private parseId(id: string): string | number | undefined {

@@ -1,0 +1,29 @@
+import {
+  applyDecorators,
+  ForbiddenException,
+  Injectable,
+  UseGuards,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
+import { hasSecondFactor } from '../totp/totp.service.js';
+import { httpRequest } from './auth-request.js';
+import { OtpAuthGuard } from './otp-auth.guard.js';
+
+/** The message of a valid session that lacks the second factor a route demands. */
+export const MFA_REQUIRED_MESSAGE = 'Two-factor authentication required';
+
+/** Admits requests whose session passed a second factor (TOTP or a backup code). Run after an auth guard. */
+@Injectable()
+export class MfaGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const claims = httpRequest(context).otpAuth?.claims;
+    if (!hasSecondFactor(claims?.amr)) throw new ForbiddenException(MFA_REQUIRED_MESSAGE);
+    return true;
+  }
+}
+
+/** Requires a valid access token from a session that passed the second factor (401, then 403). */
+export function RequireMfa(): MethodDecorator & ClassDecorator {
+  return applyDecorators(UseGuards(OtpAuthGuard, MfaGuard));
+}

@@ -1,0 +1,21 @@
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import type { SessionTokens } from '../tokens/session.service.js';
+import type { TokenResponseDto } from './dto.js';
+import { setRefreshCookie, type AuthResponse } from './refresh-cookie.js';
+
+/** The JSON and cookie of a response that opens or refreshes a session, per the delivery mode. */
+export function writeTokenResponse(
+  config: ResolvedOtpAuthOptions,
+  tokens: SessionTokens,
+  response: AuthResponse,
+): TokenResponseDto {
+  const { refreshTokenDelivery, refreshTokenTtl, cookie } = config;
+  if (refreshTokenDelivery !== 'body') setRefreshCookie(response, cookie, tokens.refreshToken, refreshTokenTtl);
+  const body: TokenResponseDto = {
+    access_token: tokens.accessToken,
+    token_type: 'bearer',
+    expires_in: tokens.expiresIn,
+  };
+  if (refreshTokenDelivery !== 'cookie') body.refresh_token = tokens.refreshToken;
+  return body;
+}

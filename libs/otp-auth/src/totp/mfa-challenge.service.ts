@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { SecretKeys } from '../crypto/secret-keys.js';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import type { StoredUser } from '../store/otp-auth-store.interface.js';
+import { SessionService, type SessionTokens } from '../tokens/session.service.js';
+import { TotpService, type SecondFactorProof } from './totp.service.js';
+
+/** The single message of every refused `mfa_token`. */
+export const INVALID_MFA_TOKEN_MESSAGE = 'Invalid or expired two-factor challenge';
+
+/** Returned instead of tokens when the user must still pass the second factor. */
+export interface MfaChallenge {
+  readonly mfaRequired: true;
+  /** Short-lived, single-use; accepted only by `POST totp/verify`. */
+  readonly mfaToken: string;
+  /** Lifetime in seconds. */
+  readonly expiresIn: number;
+}
+
+/** What a first factor leads to: a session, or a second-factor challenge. */
+export type SignInResult = SessionTokens | MfaChallenge;
+
+/** Narrows a {@link SignInResult}. */
+export function isMfaChallenge(result: SignInResult): result is MfaChallenge {
+  return 'mfaRequired' in result && result.mfaRequired === true;
+}
+
+interface MfaClaims {
+  sub: string;
+  jti: string;
+  typ: 'mfa';
+}
+
+/**
+ * The step between a first factor and a session for users with TOTP. The `mfa_token` is a JWT
+ * of type `mfa` signed with its own key (so it is never an access token), backed by a stored
+ * challenge that counts guesses and is consumed exactly once.
+ */
+@Injectable()
+export class MfaChallengeService {
+  private readonly jwt: JwtService;
+
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    keys: SecretKeys,
+    private readonly totp: TotpService,
+    private readonly sessions: SessionService,
+  ) {
+    this.jwt = new JwtService({
+      secret: keys.mfaToken,
+      signOptions: { algorithm: 'HS256' },
+      verifyOptions: { algorithms: ['HS256'], issuer: config.issuer, audience: config.audience },
+    });
+  }
+
+  /** After a first factor: a session, or a challenge when the user has TOTP active. */
+  async completeFirstFactor(user: StoredUser, amr: readonly string[]): Promise<SignInResult> {
+    if (!(await this.totp.isActive(user.id))) return this.sessions.issue(user, amr);
+    const now = this.config.clock();
+    const ttl = this.config.totp.mfaTokenTtl;
+    const id = randomBytes(24).toString('base64url');
+    await this.config.store.createMfaChallenge({
+      id,
+      userId: user.id,
+      amr: [...amr],
+      attempts: 0,
+      expiresAt: now + ttl * 1000,
+      consumedAt: null,
+    });
+    const iat = Math.floor(now / 1000);
+    const mfaToken = this.jwt.sign({
+      sub: user.id,
+      jti: id,
+      typ: 'mfa',
+      iat,
+      exp: iat + ttl,
+      iss: this.config.issuer,
+      aud: this.config.audience,
+    });
+    return { mfaRequired: true, mfaToken, expiresIn: ttl };
+  }
+
+  /** Checks the second factor against a challenge and opens the session. */
+  async complete(mfaToken: string, proof: SecondFactorProof): Promise<SessionTokens> {
+    const { store } = this.config;
+    const claims = this.verifyToken(mfaToken);
+    const challenge = await store.findMfaChallenge(claims.jti);
+    const now = this.config.clock();
+    if (!challenge || challenge.userId !== claims.sub) throw new UnauthorizedException(INVALID_MFA_TOKEN_MESSAGE);
+    if (!(await store.reserveMfaAttempt(challenge.id, this.config.totp.mfaMaxAttempts, now))) {
+      throw new UnauthorizedException(INVALID_MFA_TOKEN_MESSAGE);
+    }
+    const method = await this.totp.verify(challenge.userId, proof);
+    if (!method) throw new UnauthorizedException('Invalid two-factor code');
+    if (!(await store.consumeMfaChallenge(challenge.id, this.config.clock()))) {
+      throw new UnauthorizedException(INVALID_MFA_TOKEN_MESSAGE);
+    }
+    const user = await store.findUserById(challenge.userId);
+    if (!user) throw new UnauthorizedException(INVALID_MFA_TOKEN_MESSAGE);
+    return this.sessions.issue(user, [...challenge.amr, method]);
+  }
+
+  private verifyToken(token: string): MfaClaims {
+    let payload: Partial<MfaClaims> & { exp?: unknown };
+    try {
+      const timestamp = Math.floor(this.config.clock() / 1000);
+      payload = this.jwt.verify(token, { clockTimestamp: timestamp });
+    } catch {
+      throw new UnauthorizedException(INVALID_MFA_TOKEN_MESSAGE);
+    }
+    if (
+      payload.typ !== 'mfa' ||
+      typeof payload.sub !== 'string' ||
+      typeof payload.jti !== 'string' ||
+      typeof payload.exp !== 'number'
+    ) {
+      throw new UnauthorizedException(INVALID_MFA_TOKEN_MESSAGE);
+    }
+    return payload as MfaClaims;
+  }
+}

@@ -1,0 +1,103 @@
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
+
+const SALT = 'nestjs-otp-auth/v1';
+
+interface CipherKey {
+  readonly id: string;
+  readonly key: Buffer;
+}
+
+function cipherKey(secret: string): CipherKey {
+  const key = Buffer.from(hkdfSync('sha256', secret, SALT, 'totp-secret-encryption', 32));
+  // The id names the key without revealing it, so rows record which secret encrypted them.
+  return { id: createHash('sha256').update(key).digest('hex').slice(0, 16), key };
+}
+
+/**
+ * Encrypts TOTP secrets at rest with AES-256-GCM under a key derived from the module secret.
+ * The user id is authenticated data, so a ciphertext copied to another user's row fails to
+ * decrypt. Keys derived from `previousSecrets` still decrypt, so the secret can be rotated.
+ */
+export class TotpCipher {
+  private readonly current: CipherKey;
+  private readonly all: readonly CipherKey[];
+
+  constructor(secret: string, previousSecrets: readonly string[] = []) {
+    this.current = cipherKey(secret);
+    this.all = [this.current, ...previousSecrets.map(cipherKey)];
+  }
+
+  /** The id of the key new secrets are encrypted with. */
+  get keyId(): string {
+    return this.current.id;
+  }
+
+  encrypt(plaintext: string, userId: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.current.key, iv);
+    cipher.setAAD(Buffer.from(userId));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return [iv, body, cipher.getAuthTag()].map((b) => b.toString('base64url')).join('.');
+  }
+
+  /** The plaintext, or null when no known key opens it (wrong key, wrong user, tampering). */
+  decrypt(ciphertext: string, keyId: string, userId: string): string | null {
+    const key = this.all.find((k) => k.id === keyId);
+    const parts = ciphertext.split('.');
+    if (!key || parts.length !== 3) return null;
+    const [iv, body, tag] = parts.map((p) => Buffer.from(p, 'base64url')) as [Buffer, Buffer, Buffer];
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key.key, iv);
+      decipher.setAAD(Buffer.from(userId));
+      decipher.setAuthTag(tag);
+      return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Backup codes: 10 characters from an unambiguous alphabet (~50 bits), shown as `XXXXX-XXXXX`. */
+const BACKUP_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+export function newBackupCode(): string {
+  const bytes = randomBytes(10);
+  let code = '';
+  // 256 is a multiple of 32, so `byte % 32` is unbiased.
+  for (const byte of bytes) code += BACKUP_ALPHABET[byte % 32];
+  return `${code.slice(0, 5)}-${code.slice(5)}`;
+}
+
+/** Upper-cases and strips separators, so `abcde fghjk` matches `ABCDE-FGHJK`. */
+export function normalizeBackupCode(code: string): string {
+  return code.toUpperCase().replace(/[\s-]/g, '');
+}
+
+/** Salted, keyed one-way hashes of backup codes. */
+export class BackupCodeHasher {
+  private readonly key: Buffer;
+
+  constructor(secret: string) {
+    this.key = Buffer.from(hkdfSync('sha256', secret, SALT, 'backup-code-hash', 32));
+  }
+
+  hash(code: string, salt: string): string {
+    return createHmac('sha256', this.key)
+      .update(`${salt}\0${normalizeBackupCode(code)}`)
+      .digest('base64url');
+  }
+
+  matches(code: string, salt: string, hash: string): boolean {
+    const candidate = Buffer.from(this.hash(code, salt));
+    const stored = Buffer.from(hash);
+    return candidate.length === stored.length && timingSafeEqual(candidate, stored);
+  }
+}

@@ -1,0 +1,151 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  Header,
+  HttpCode,
+  Inject,
+  Post,
+  Req,
+  Res,
+  StreamableFile,
+  UnauthorizedException,
+  UseGuards,
+  UsePipes,
+  ValidationPipe,
+  type Type,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { AuthRequest } from '../guards/auth-request.js';
+import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
+import { TokenResponseDto } from '../http/dto.js';
+import type { AuthResponse } from '../http/refresh-cookie.js';
+import { writeTokenResponse } from '../http/token-response.js';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import type { StoredUser } from '../store/otp-auth-store.interface.js';
+import { INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
+import { SessionService } from '../tokens/session.service.js';
+import { MfaChallengeService } from './mfa-challenge.service.js';
+import {
+  BackupCodesResponseDto,
+  MfaVerifyDto,
+  SecondFactorDto,
+  TotpCodeDto,
+  TotpSetupResponseDto,
+} from './totp.dto.js';
+import { TotpService, type SecondFactorProof } from './totp.service.js';
+
+/** Exactly one of `code` and `backup_code`. */
+function proofOf(body: SecondFactorDto): SecondFactorProof {
+  if ((body.code === undefined) === (body.backup_code === undefined)) {
+    throw new BadRequestException(['give exactly one of code and backup_code']);
+  }
+  return body.code !== undefined ? { code: body.code } : { backupCode: body.backup_code! };
+}
+
+/** The TOTP routes; mounted under `<prefix>/totp` by {@link createTotpController}. */
+@ApiTags('two-factor')
+@UsePipes(new ValidationPipe({ whitelist: true, transform: true }))
+export class TotpRoutes {
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    private readonly totp: TotpService,
+    private readonly mfa: MfaChallengeService,
+    private readonly sessions: SessionService,
+  ) {}
+
+  @Post('setup')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @UseGuards(OtpAuthGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Start enrolling an authenticator app (replaces a pending enrolment)' })
+  @ApiOkResponse({ type: TotpSetupResponseDto })
+  async setup(@Req() request: AuthRequest): Promise<TotpSetupResponseDto> {
+    const enrollment = await this.totp.setup(await this.user(request));
+    return { secret: enrollment.secret, otpauth_url: enrollment.otpauthUrl, qr_code: enrollment.qrCode };
+  }
+
+  @Get('qr')
+  @Header('Cache-Control', 'no-store')
+  @UseGuards(OtpAuthGuard)
+  @ApiBearerAuth()
+  @ApiProduces('image/png')
+  @ApiOperation({ summary: 'The pending enrolment as a QR code PNG' })
+  async qr(@Req() request: AuthRequest): Promise<StreamableFile> {
+    const png = await this.totp.pendingQrPng(await this.user(request));
+    return new StreamableFile(png, { type: 'image/png', length: png.length });
+  }
+
+  @Post('confirm')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @UseGuards(OtpAuthGuard)
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'Activate 2FA with a code; returns backup codes (shown once) and a new session',
+    description: 'Every other session of the user is ended: none of them passed the second factor.',
+  })
+  async confirm(
+    @Req() request: AuthRequest,
+    @Body() body: TotpCodeDto,
+    @Res({ passthrough: true }) response: AuthResponse,
+  ): Promise<BackupCodesResponseDto & TokenResponseDto> {
+    const user = await this.user(request);
+    const backupCodes = await this.totp.confirm(user.id, body.code);
+    await this.sessions.revokeAllForUser(user.id);
+    const amr = request.otpAuth!.claims.amr.filter((m) => m !== 'totp');
+    const tokens = await this.sessions.issue(user, [...amr, 'totp']);
+    return { backup_codes: backupCodes, ...writeTokenResponse(this.config, tokens, response) };
+  }
+
+  @Post('disable')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @UseGuards(OtpAuthGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Turn 2FA off; needs a current code or a backup code' })
+  async disable(@Req() request: AuthRequest, @Body() body: SecondFactorDto): Promise<{ message: string }> {
+    await this.totp.disable(request.otpAuth!.claims.sub, proofOf(body));
+    return { message: 'Two-factor authentication disabled' };
+  }
+
+  @Post('backup-codes')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @UseGuards(OtpAuthGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Replace the backup codes; needs a current code or a backup code' })
+  @ApiOkResponse({ type: BackupCodesResponseDto })
+  async regenerate(@Req() request: AuthRequest, @Body() body: SecondFactorDto): Promise<BackupCodesResponseDto> {
+    return { backup_codes: await this.totp.regenerateBackupCodes(request.otpAuth!.claims.sub, proofOf(body)) };
+  }
+
+  @Post('verify')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'Complete sign-in: mfa_token plus a TOTP code or a backup code' })
+  @ApiOkResponse({ type: TokenResponseDto })
+  async verify(
+    @Body() body: MfaVerifyDto,
+    @Res({ passthrough: true }) response: AuthResponse,
+  ): Promise<TokenResponseDto> {
+    const tokens = await this.mfa.complete(body.mfa_token, proofOf(body));
+    return writeTokenResponse(this.config, tokens, response);
+  }
+
+  private async user(request: AuthRequest): Promise<StoredUser> {
+    const user = await this.config.store.findUserById(request.otpAuth!.claims.sub);
+    if (!user) throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
+    return user;
+  }
+}
+
+/** The TOTP routes under `<prefix>/totp`. */
+export function createTotpController(prefix: string): Type<TotpRoutes> {
+  class TotpController extends TotpRoutes {}
+  Controller(`${prefix}/totp`)(TotpController);
+  return TotpController;
+}

@@ -1,0 +1,51 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+
+/** Body with a current authenticator code. */
+export class TotpCodeDto {
+  @ApiProperty({ example: '123456' })
+  @IsString({ message: 'code must be a string' })
+  @Matches(/^\d{6,8}$/, { message: 'code must be 6 to 8 digits' })
+  code!: string;
+}
+
+/** Body with either an authenticator code or a backup code. */
+export class SecondFactorDto {
+  @ApiPropertyOptional({ example: '123456', description: 'A current authenticator code.' })
+  @IsOptional()
+  @IsString({ message: 'code must be a string' })
+  @Matches(/^\d{6,8}$/, { message: 'code must be 6 to 8 digits' })
+  code?: string;
+
+  @ApiPropertyOptional({ example: 'ABCDE-FGHJK', description: 'One of the backup codes (single use).' })
+  @IsOptional()
+  @IsString({ message: 'backup_code must be a string' })
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9 -]{8,14}[A-Za-z0-9]$/, { message: 'backup_code must look like ABCDE-FGHJK' })
+  backup_code?: string;
+}
+
+/** Body of `POST /totp/verify`. */
+export class MfaVerifyDto extends SecondFactorDto {
+  @ApiProperty({ description: 'The mfa_token from verify-otp.' })
+  @IsString({ message: 'mfa_token must be a string' })
+  @MaxLength(2048, { message: 'mfa_token must be at most 2048 characters' })
+  mfa_token!: string;
+}
+
+/** Answer of `POST /totp/setup`. */
+export class TotpSetupResponseDto {
+  @ApiProperty({ description: 'Base32 secret for manual entry; shown only until confirmed.' })
+  secret!: string;
+
+  @ApiProperty({ example: 'otpauth://totp/Acme:ada%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Acme' })
+  otpauth_url!: string;
+
+  @ApiProperty({ description: 'data:image/png;base64,… QR code of otpauth_url.' })
+  qr_code!: string;
+}
+
+/** Answer carrying new backup codes (shown once). */
+export class BackupCodesResponseDto {
+  @ApiProperty({ type: [String], example: ['ABCDE-FGHJK'] })
+  backup_codes!: string[];
+}

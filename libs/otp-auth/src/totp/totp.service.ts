@@ -1,0 +1,228 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  BadRequestException,
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { Secret, TOTP } from 'otpauth';
+import QRCode from 'qrcode';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import type { StoredUser } from '../store/otp-auth-store.interface.js';
+import { BackupCodeHasher, newBackupCode, TotpCipher } from './totp-cipher.js';
+import type { BackupCodeRecord, TotpRecord } from './totp-store.interface.js';
+
+/** The single message of every refused second factor. */
+export const INVALID_SECOND_FACTOR_MESSAGE = 'Invalid two-factor code';
+
+/** Authentication-method values (RFC 8176 style) that count as a second factor. */
+export const SECOND_FACTOR_AMR: ReadonlySet<string> = new Set(['totp', 'backup']);
+
+/** True when the methods of a session include a second factor. */
+export function hasSecondFactor(amr: readonly string[] | undefined): boolean {
+  return amr?.some((m) => SECOND_FACTOR_AMR.has(m)) ?? false;
+}
+
+/** What the user shows as a second factor: an authenticator code or a backup code. */
+export interface SecondFactorProof {
+  code?: string;
+  backupCode?: string;
+}
+
+/** A new enrolment, before confirmation. */
+export interface TotpEnrollment {
+  /** Base32 (no padding), for manual entry. */
+  readonly secret: string;
+  /** Key URI: `otpauth://totp/Issuer:account?secret=…&issuer=Issuer`. */
+  readonly otpauthUrl: string;
+  /** The key URI as a `data:image/png;base64,…` QR code. */
+  readonly qrCode: string;
+}
+
+/**
+ * Authenticator-app two-factor: enrolment with QR codes, confirmation, verification with replay
+ * protection and a user-wide failure cap, backup codes. RFC 6238 through `otpauth`; the secret is
+ * encrypted at rest and never shown again after activation.
+ */
+@Injectable()
+export class TotpService {
+  private readonly cipher: TotpCipher;
+  private readonly backupHasher: BackupCodeHasher;
+
+  constructor(@Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions) {
+    this.cipher = new TotpCipher(config.secret, config.previousSecrets);
+    this.backupHasher = new BackupCodeHasher(config.secret);
+  }
+
+  /** True when the user has confirmed an authenticator. */
+  async isActive(userId: string): Promise<boolean> {
+    return (await this.config.store.findTotp(userId))?.active === true;
+  }
+
+  /** Starts (or restarts) an enrolment: a new 160-bit secret, its key URI and QR code. */
+  async setup(user: StoredUser): Promise<TotpEnrollment> {
+    const secret = new Secret({ size: 20 }).base32;
+    const now = this.config.clock();
+    const record: TotpRecord = {
+      userId: user.id,
+      encryptedSecret: this.cipher.encrypt(secret, user.id),
+      keyId: this.cipher.keyId,
+      active: false,
+      lastStep: null,
+      backupBatch: null,
+      failureCount: 0,
+      failureWindowStart: null,
+      createdAt: now,
+      confirmedAt: null,
+    };
+    if (!(await this.config.store.savePendingTotp(record))) {
+      throw new ConflictException('Two-factor authentication is already enabled; disable it first.');
+    }
+    const otpauthUrl = this.keyUri(secret, user.email);
+    return { secret, otpauthUrl, qrCode: await QRCode.toDataURL(otpauthUrl, { errorCorrectionLevel: 'M' }) };
+  }
+
+  /** The pending enrolment's QR code as PNG bytes. 404 when there is none (or it is active). */
+  async pendingQrPng(user: StoredUser): Promise<Buffer> {
+    const record = await this.config.store.findTotp(user.id);
+    if (!record || record.active) throw new NotFoundException('No pending two-factor enrolment; call POST totp/setup.');
+    const secret = this.decrypt(record);
+    return QRCode.toBuffer(this.keyUri(secret, user.email), { type: 'png', errorCorrectionLevel: 'M' });
+  }
+
+  /** Activates the pending enrolment with a valid code; returns the backup codes (shown once). */
+  async confirm(userId: string, code: string): Promise<string[]> {
+    const { store } = this.config;
+    const record = await store.findTotp(userId);
+    if (!record || record.active)
+      throw new BadRequestException('No pending two-factor enrolment; call POST totp/setup.');
+    if (!(await this.reserve(userId))) throw new UnauthorizedException(INVALID_SECOND_FACTOR_MESSAGE);
+    const step = this.matchStep(this.decrypt(record), code);
+    if (step === null) throw new UnauthorizedException(INVALID_SECOND_FACTOR_MESSAGE);
+    const { batch, codes, records } = this.newBackupCodes(userId);
+    if (!(await store.activateTotp(userId, record.encryptedSecret, step, batch, this.config.clock()))) {
+      throw new ConflictException('The enrolment changed while it was being confirmed; start again.');
+    }
+    // Inserted after the batch is current, so a concurrent cleanup() cannot take them for dead.
+    await store.insertBackupCodes(records);
+    return codes;
+  }
+
+  /** Turns two-factor off after checking a current code or a backup code. */
+  async disable(userId: string, proof: SecondFactorProof): Promise<void> {
+    await this.requireSecondFactor(userId, proof);
+    await this.config.store.deleteTotp(userId);
+  }
+
+  /** Replaces the backup codes after checking a current code or a backup code; the old set dies. */
+  async regenerateBackupCodes(userId: string, proof: SecondFactorProof): Promise<string[]> {
+    await this.requireSecondFactor(userId, proof);
+    const { batch, codes, records } = this.newBackupCodes(userId);
+    if (!(await this.config.store.setBackupBatch(userId, batch))) {
+      throw new UnauthorizedException(INVALID_SECOND_FACTOR_MESSAGE);
+    }
+    await this.config.store.insertBackupCodes(records);
+    return codes;
+  }
+
+  /**
+   * Checks a second factor for an active enrolment: reserves a guess in the user-wide window,
+   * then accepts a TOTP code only for a time step later than the last accepted one, or a backup
+   * code exactly once. Returns the method used (`totp` or `backup`), or null.
+   */
+  async verify(userId: string, proof: SecondFactorProof): Promise<'totp' | 'backup' | null> {
+    const { store } = this.config;
+    const record = await store.findTotp(userId);
+    if (!record?.active) return null;
+    if (!(await this.reserve(userId))) return null;
+    let method: 'totp' | 'backup' | null = null;
+    if (proof.code !== undefined) {
+      const step = this.matchStep(this.decrypt(record), proof.code);
+      if (step !== null && (await store.acceptTotpStep(userId, step))) method = 'totp';
+    } else if (proof.backupCode !== undefined) {
+      method = (await this.useBackupCode(userId, proof.backupCode)) ? 'backup' : null;
+    }
+    if (method) await store.clearTotpFailures(userId);
+    return method;
+  }
+
+  private async requireSecondFactor(userId: string, proof: SecondFactorProof): Promise<void> {
+    if (!(await this.isActive(userId))) throw new BadRequestException('Two-factor authentication is not enabled.');
+    if (!(await this.verify(userId, proof))) throw new UnauthorizedException(INVALID_SECOND_FACTOR_MESSAGE);
+  }
+
+  private reserve(userId: string): Promise<boolean> {
+    const now = this.config.clock();
+    return this.config.store.reserveTotpAttempt(userId, {
+      maxFailures: this.config.totp.maxFailures,
+      failureWindowCutoff: now - this.config.totp.failureWindow * 1000,
+      now,
+    });
+  }
+
+  /** The time step a code belongs to within the window, by server time only; null if none. */
+  matchStep(secret: string, code: string): number | null {
+    const { algorithm, digits, period, window } = this.config.totp;
+    const timestamp = this.config.clock();
+    const delta = TOTP.validate({
+      token: code,
+      secret: Secret.fromBase32(secret),
+      algorithm,
+      digits,
+      period,
+      timestamp,
+      window,
+    });
+    return delta === null ? null : TOTP.counter({ period, timestamp }) + delta;
+  }
+
+  /** A code for a secret at a time: the module's own generation path (used for the RFC vectors). */
+  generate(secret: string, timestamp: number): string {
+    const { algorithm, digits, period } = this.config.totp;
+    return TOTP.generate({ secret: Secret.fromBase32(secret), algorithm, digits, period, timestamp });
+  }
+
+  private async useBackupCode(userId: string, code: string): Promise<boolean> {
+    const candidates = await this.config.store.listUsableBackupCodes(userId);
+    // Compare against every candidate, so the time taken does not reveal which one matched.
+    let match: BackupCodeRecord | undefined;
+    for (const candidate of candidates) {
+      if (this.backupHasher.matches(code, candidate.salt, candidate.hash) && !match) match = candidate;
+    }
+    return match ? this.config.store.useBackupCode(match.id, this.config.clock()) : false;
+  }
+
+  private newBackupCodes(userId: string): { batch: string; codes: string[]; records: BackupCodeRecord[] } {
+    const batch = randomUUID();
+    const codes = Array.from({ length: this.config.totp.backupCodeCount }, () => newBackupCode());
+    const records = codes.map((code): BackupCodeRecord => {
+      const salt = randomBytes(16).toString('base64url');
+      return { id: randomUUID(), userId, batch, salt, hash: this.backupHasher.hash(code, salt), usedAt: null };
+    });
+    return { batch, codes, records };
+  }
+
+  private decrypt(record: TotpRecord): string {
+    const secret = this.cipher.decrypt(record.encryptedSecret, record.keyId, record.userId);
+    if (secret === null) {
+      // A key that is gone from `secret`/`previousSecrets`: refuse rather than guess.
+      throw new UnauthorizedException(INVALID_SECOND_FACTOR_MESSAGE);
+    }
+    return secret;
+  }
+
+  /** Key URI format: label `Issuer:account`, both percent-encoded (spaces as %20), no padding. */
+  private keyUri(secret: string, account: string): string {
+    if (account.includes(':')) throw new BadRequestException('The account name may not contain ":".');
+    const { issuer, algorithm, digits, period } = this.config.totp;
+    const enc = encodeURIComponent;
+    let uri = `otpauth://totp/${enc(issuer)}:${enc(account)}?secret=${secret.replace(/=+$/, '')}&issuer=${enc(issuer)}`;
+    if (algorithm !== 'SHA1') uri += `&algorithm=${algorithm}`;
+    if (digits !== 6) uri += `&digits=${digits}`;
+    if (period !== 30) uri += `&period=${period}`;
+    return uri;
+  }
+}
