@@ -54,8 +54,10 @@ export class TotpCipher {
     const parts = ciphertext.split('.');
     if (!key || parts.length !== 3) return null;
     const [iv, body, tag] = parts.map((p) => Buffer.from(p, 'base64url')) as [Buffer, Buffer, Buffer];
+    // Only full 16-byte tags: GCM would otherwise accept truncated ones (4 bytes = 32-bit forgery).
+    if (iv.length !== 12 || tag.length !== 16) return null;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key.key, iv);
+      const decipher = createDecipheriv('aes-256-gcm', key.key, iv, { authTagLength: 16 });
       decipher.setAAD(Buffer.from(userId));
       decipher.setAuthTag(tag);
       return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
