@@ -1,7 +1,7 @@
-import { OtpAuthService } from 'nestjs-otp-auth';
+import { OtpAuthService, SessionService } from 'nestjs-otp-auth';
 import { enabledBackends } from './support/databases.js';
 import { FIXTURE_PASSWORD } from './support/probe.controller.js';
-import { createTestApp, refreshCookie, signIn, type Platform, type TestApp } from './support/test-app.js';
+import { createTestApp, refreshCookie, signIn, TEST_SECRET, type Platform, type TestApp } from './support/test-app.js';
 import { claimsOf, codeAt, decodeQr, enroll, firstFactor } from './support/totp-helpers.js';
 
 const cases = enabledBackends().flatMap((backend) =>
@@ -335,6 +335,20 @@ describe.each(cases)('TOTP two-factor on %s / %s', (backend, platform) => {
       expect(claimsOf(plain.body.access_token).amr).toEqual(['pwd']);
     });
 
+    it('the programmatic API cannot open a one-factor session for a TOTP user, nor claim a second factor', async () => {
+      await enroll(t, 'api@example.com');
+      const user = (await t.store.findUserByEmail('api@example.com'))!;
+      await expect(t.app.get(SessionService).issue(user, ['pwd'])).rejects.toThrow(
+        'Two-factor authentication required',
+      );
+      const auth = t.app.get(OtpAuthService);
+      for (const amr of [['totp'], ['backup'], ['pwd,totp'], ['']]) {
+        await expect(auth.signInWithFirstFactor(user, amr)).rejects.toThrow(TypeError);
+      }
+      const [{ n }] = await t.dataSource.query('SELECT COUNT(*) AS n FROM otp_sessions WHERE revoked_at IS NULL');
+      expect(Number(n)).toBe(1); // only the session confirm opened
+    });
+
     it('an older one-factor session dies when 2FA is turned on, including its refresh token', async () => {
       const other = await signIn(t, 'old@example.com');
       t.clock.advance(61);
@@ -375,6 +389,37 @@ describe.each(enabledBackends())('TOTP required by the app on %s', (backend) => 
       await t.http().get('/verified-only').set('authorization', `Bearer ${confirmed.body.access_token}`).expect(200);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe.each(enabledBackends())('rotating the module secret on %s', (backend) => {
+  it('enrolments and backup codes made under the old secret keep working via previousSecrets', async () => {
+    const before = await createTestApp({ backend });
+    const { secret, backupCodes } = await enroll(before, 'rotate@example.com');
+    await before.app.close();
+    const after = await createTestApp({
+      backend,
+      database: before.database,
+      options: { secret: 'rotated-secret-0123456789abcdef0123456789', previousSecrets: [TEST_SECRET] },
+    });
+    try {
+      after.clock.advance(60);
+      const viaCode = await firstFactor(after, 'rotate@example.com');
+      await after
+        .http()
+        .post('/auth/totp/verify')
+        .send({ mfa_token: viaCode, code: codeAt(after, secret) })
+        .expect(200);
+      const viaBackup = await firstFactor(after, 'rotate@example.com');
+      await after
+        .http()
+        .post('/auth/totp/verify')
+        .send({ mfa_token: viaBackup, backup_code: backupCodes[0] })
+        .expect(200);
+    } finally {
+      await after.close();
+      await before.database.drop();
     }
   });
 });

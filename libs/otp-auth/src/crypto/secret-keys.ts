@@ -18,6 +18,9 @@ export class SecretKeys {
   private readonly codeHash: Buffer;
   private readonly refreshHash: Buffer;
   private readonly refreshRotation: Buffer;
+  private readonly identityKey: Buffer;
+  /** Key of stateless login codes (`codeMode: 'stateless'`). */
+  readonly statelessCode: Buffer;
 
   constructor(secret: string) {
     this.accessToken = createSecretKey(derive(secret, 'access-token'));
@@ -25,6 +28,16 @@ export class SecretKeys {
     this.codeHash = derive(secret, 'code-hash');
     this.refreshHash = derive(secret, 'refresh-hash');
     this.refreshRotation = derive(secret, 'refresh-rotation');
+    this.identityKey = derive(secret, 'identity-key');
+    this.statelessCode = derive(secret, 'stateless-code');
+  }
+
+  /**
+   * A short keyed digest of an address for counter keys in shared storage (Redis), so whoever
+   * reads that storage cannot list or test addresses without the secret.
+   */
+  identityKeyOf(value: string): string {
+    return createHmac('sha256', this.identityKey).update(value).digest('base64url').slice(0, 22);
   }
 
   /** Keyed hash of a login code, bound to its purpose and address. */

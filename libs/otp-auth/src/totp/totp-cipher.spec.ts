@@ -183,9 +183,16 @@ describe('BackupCodeHasher', () => {
     expect(hasher.matches(code, salt, hash.slice(1))).toBe(false);
   });
 
+  it('keeps matching hashes made under a previous secret, and only while it is listed', () => {
+    const old = new BackupCodeHasher(SECRET_B).hash(code, salt);
+    expect(new BackupCodeHasher(SECRET_A, [SECRET_B]).matches(code, salt, old)).toBe(true);
+    expect(new BackupCodeHasher(SECRET_A).matches(code, salt, old)).toBe(false);
+    expect(new BackupCodeHasher(SECRET_A, [SECRET_B]).hash(code, salt)).toBe(hasher.hash(code, salt));
+  });
+
   it('does not contain the code in the hash', () => {
     const hash = hasher.hash(code, salt);
-    expect(hash).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(hash).toMatch(/^[0-9a-f]{8}\.[A-Za-z0-9_-]{43}$/);
     expect(hash).not.toContain(code);
     expect(hash).not.toContain(normalizeBackupCode(code));
     expect(hash.toUpperCase()).not.toContain(normalizeBackupCode(code));

@@ -83,23 +83,39 @@ export function normalizeBackupCode(code: string): string {
   return code.toUpperCase().replace(/[\s-]/g, '');
 }
 
-/** Salted, keyed one-way hashes of backup codes. */
+/**
+ * Salted, keyed one-way hashes of backup codes, stored as `<key id>.<HMAC>` so codes made under a
+ * secret listed in `previousSecrets` keep working after a rotation.
+ */
 export class BackupCodeHasher {
-  private readonly key: Buffer;
+  private readonly current: CipherKey;
+  private readonly all: readonly CipherKey[];
 
-  constructor(secret: string) {
-    this.key = Buffer.from(hkdfSync('sha256', secret, SALT, 'backup-code-hash', 32));
+  constructor(secret: string, previousSecrets: readonly string[] = []) {
+    const derive = (s: string): CipherKey => {
+      const key = Buffer.from(hkdfSync('sha256', s, SALT, 'backup-code-hash', 32));
+      return { id: createHash('sha256').update(key).digest('hex').slice(0, 8), key };
+    };
+    this.current = derive(secret);
+    this.all = [this.current, ...previousSecrets.map(derive)];
   }
 
   hash(code: string, salt: string): string {
-    return createHmac('sha256', this.key)
-      .update(`${salt}\0${normalizeBackupCode(code)}`)
-      .digest('base64url');
+    return `${this.current.id}.${this.mac(this.current.key, code, salt)}`;
   }
 
-  matches(code: string, salt: string, hash: string): boolean {
-    const candidate = Buffer.from(this.hash(code, salt));
-    const stored = Buffer.from(hash);
-    return candidate.length === stored.length && timingSafeEqual(candidate, stored);
+  matches(code: string, salt: string, stored: string): boolean {
+    const dot = stored.indexOf('.');
+    const key = this.all.find((k) => k.id === stored.slice(0, dot));
+    const expected = Buffer.from(stored.slice(dot + 1));
+    // Without a known key, still spend the time of one comparison.
+    const candidate = Buffer.from(this.mac((key ?? this.current).key, code, salt));
+    return candidate.length === expected.length && timingSafeEqual(candidate, expected) && key !== undefined;
+  }
+
+  private mac(key: Buffer, code: string, salt: string): string {
+    return createHmac('sha256', key)
+      .update(`${salt}\0${normalizeBackupCode(code)}`)
+      .digest('base64url');
   }
 }

@@ -71,8 +71,11 @@ export interface TotpStore {
   ): Promise<boolean>;
   /** Removes the enrolment (pending or active) and its backup codes. Returns whether one existed. */
   deleteTotp(userId: string): Promise<boolean>;
-  /** Accepts time step `step` if it is later than the last accepted one (replay protection). */
-  acceptTotpStep(userId: string, step: number): Promise<boolean>;
+  /**
+   * Accepts time step `step` if it is later than the last accepted one (replay protection), and
+   * only while the active secret is still `encryptedSecret` (the one the code was checked against).
+   */
+  acceptTotpStep(userId: string, step: number, encryptedSecret: string): Promise<boolean>;
   /** Reserves one guess in the user-wide failure window; false when the cap is reached. */
   reserveTotpAttempt(userId: string, limits: TotpAttemptLimits): Promise<boolean>;
   /** Forgets the user-wide failures after a success. */

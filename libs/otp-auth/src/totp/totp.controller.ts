@@ -27,6 +27,8 @@ import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { StoredUser } from '../store/otp-auth-store.interface.js';
 import { INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
 import { SessionService } from '../tokens/session.service.js';
+import { OtpRateLimitGuard } from '../rate-limits/otp-rate-limit.guard.js';
+import { RateLimited } from '../rate-limits/otp-rate-limiter.js';
 import { MfaChallengeService } from './mfa-challenge.service.js';
 import {
   BackupCodesResponseDto,
@@ -95,7 +97,6 @@ export class TotpRoutes {
   ): Promise<BackupCodesResponseDto & TokenResponseDto> {
     const user = await this.user(request);
     const backupCodes = await this.totp.confirm(user.id, body.code);
-    await this.sessions.revokeAllForUser(user.id);
     const amr = request.otpAuth!.claims.amr.filter((m) => m !== 'totp');
     const tokens = await this.sessions.issue(user, [...amr, 'totp']);
     return { backup_codes: backupCodes, ...writeTokenResponse(this.config, tokens, response) };
@@ -124,6 +125,8 @@ export class TotpRoutes {
   }
 
   @Post('verify')
+  @RateLimited('verify')
+  @UseGuards(OtpRateLimitGuard)
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Complete sign-in: mfa_token plus a TOTP code or a backup code' })

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { TotpOptions } from '../options/otp-auth-options.interface.js';
 import { resolveOtpAuthOptions } from '../options/resolve-options.js';
 import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
+import type { SessionService } from '../tokens/session.service.js';
+import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { TotpService } from './totp.service.js';
 
 type Algorithm = 'SHA1' | 'SHA256' | 'SHA512';
@@ -23,9 +25,9 @@ interface RfcVectors {
   };
 }
 
-// Shared with CI, which puts shared/ beside the clone: <repo>/../shared/rfc-vectors.json.
+// RFC 4226 Appendix D and RFC 6238 Appendix B (with the errata's per-algorithm seeds).
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../../../shared/rfc-vectors.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../../../test/fixtures/rfc-vectors.json', import.meta.url), 'utf8'),
 ) as RfcVectors;
 
 const SECRET = 'a'.repeat(32);
@@ -33,7 +35,10 @@ const SECRET = 'a'.repeat(32);
 const store = { findCode() {}, insertSuccessor() {} } as unknown as OtpAuthStore;
 
 function service(totp: TotpOptions = {}, clock?: () => number): TotpService {
-  return new TotpService(resolveOtpAuthOptions({ secret: SECRET, store, totp, ...(clock ? { clock } : {}) }));
+  // generate/matchStep never open sessions, so no SessionService is needed.
+  const config = resolveOtpAuthOptions({ secret: SECRET, store, totp, ...(clock ? { clock } : {}) });
+  // Only generation and step matching are exercised here; neither touches sessions.
+  return new TotpService(config, undefined as unknown as SessionService, new OtpAuthEvents(config));
 }
 
 describe('TotpService', () => {

@@ -9,9 +9,11 @@ import {
 } from '@nestjs/common';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
+import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { StoredUser } from '../store/otp-auth-store.interface.js';
+import { SessionService } from '../tokens/session.service.js';
 import { BackupCodeHasher, newBackupCode, TotpCipher } from './totp-cipher.js';
 import type { BackupCodeRecord, TotpRecord } from './totp-store.interface.js';
 
@@ -52,9 +54,13 @@ export class TotpService {
   private readonly cipher: TotpCipher;
   private readonly backupHasher: BackupCodeHasher;
 
-  constructor(@Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions) {
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    private readonly sessions: SessionService,
+    private readonly events: OtpAuthEvents,
+  ) {
     this.cipher = new TotpCipher(config.secret, config.previousSecrets);
-    this.backupHasher = new BackupCodeHasher(config.secret);
+    this.backupHasher = new BackupCodeHasher(config.secret, config.previousSecrets);
   }
 
   /** True when the user has confirmed an authenticator. */
@@ -65,6 +71,7 @@ export class TotpService {
   /** Starts (or restarts) an enrolment: a new 160-bit secret, its key URI and QR code. */
   async setup(user: StoredUser): Promise<TotpEnrollment> {
     const secret = new Secret({ size: 20 }).base32;
+    const otpauthUrl = this.keyUri(secret, user.email); // validates the account name before anything is stored
     const now = this.config.clock();
     const record: TotpRecord = {
       userId: user.id,
@@ -81,7 +88,6 @@ export class TotpService {
     if (!(await this.config.store.savePendingTotp(record))) {
       throw new ConflictException('Two-factor authentication is already enabled; disable it first.');
     }
-    const otpauthUrl = this.keyUri(secret, user.email);
     return { secret, otpauthUrl, qrCode: await QRCode.toDataURL(otpauthUrl, { errorCorrectionLevel: 'M' }) };
   }
 
@@ -93,7 +99,10 @@ export class TotpService {
     return QRCode.toBuffer(this.keyUri(secret, user.email), { type: 'png', errorCorrectionLevel: 'M' });
   }
 
-  /** Activates the pending enrolment with a valid code; returns the backup codes (shown once). */
+  /**
+   * Activates the pending enrolment with a valid code; returns the backup codes (shown once).
+   * Every session of the user ends: none of them passed the second factor.
+   */
   async confirm(userId: string, code: string): Promise<string[]> {
     const { store } = this.config;
     const record = await store.findTotp(userId);
@@ -108,6 +117,8 @@ export class TotpService {
     }
     // Inserted after the batch is current, so a concurrent cleanup() cannot take them for dead.
     await store.insertBackupCodes(records);
+    this.events.emit({ type: 'totp.enabled', userId });
+    await this.sessions.revokeAllForUser(userId, 'second_factor_enabled');
     return codes;
   }
 
@@ -115,6 +126,7 @@ export class TotpService {
   async disable(userId: string, proof: SecondFactorProof): Promise<void> {
     await this.requireSecondFactor(userId, proof);
     await this.config.store.deleteTotp(userId);
+    this.events.emit({ type: 'totp.disabled', userId });
   }
 
   /** Replaces the backup codes after checking a current code or a backup code; the old set dies. */
@@ -125,6 +137,7 @@ export class TotpService {
       throw new UnauthorizedException(INVALID_SECOND_FACTOR_MESSAGE);
     }
     await this.config.store.insertBackupCodes(records);
+    this.events.emit({ type: 'totp.backup_codes_regenerated', userId });
     return codes;
   }
 
@@ -141,11 +154,14 @@ export class TotpService {
     let method: 'totp' | 'backup' | null = null;
     if (proof.code !== undefined) {
       const step = this.matchStep(this.decrypt(record), proof.code);
-      if (step !== null && (await store.acceptTotpStep(userId, step))) method = 'totp';
+      if (step !== null && (await store.acceptTotpStep(userId, step, record.encryptedSecret))) method = 'totp';
+      // A right code for a step already used: someone else has (or had) this code.
+      else if (step !== null) this.events.emit({ type: 'totp.replayed', userId });
     } else if (proof.backupCode !== undefined) {
       method = (await this.useBackupCode(userId, proof.backupCode)) ? 'backup' : null;
     }
     if (method) await store.clearTotpFailures(userId);
+    else this.events.emit({ type: 'totp.failed', userId, method: proof.code !== undefined ? 'totp' : 'backup' });
     return method;
   }
 
