@@ -13,4 +13,8 @@ export class User extends OtpBaseUser {
   /** Nullable because the module creates users from an email address alone. */
   @Column({ type: 'varchar', length: 100, nullable: true })
   displayName!: string | null;
+
+  /** E.164 phone number for `OTP_DELIVERY=sms`; users without one get no SMS. */
+  @Column({ type: 'varchar', length: 20, nullable: true })
+  phone!: string | null;
 }

@@ -483,7 +483,7 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     return result.affected === 1;
   }
 
-  async acceptTotpStep(userId: string, step: number): Promise<boolean> {
+  async acceptTotpStep(userId: string, step: number, encryptedSecret: string): Promise<boolean> {
     const result = await this.totp
       .createQueryBuilder()
       .update()
@@ -493,6 +493,7 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
         yes: true,
         step,
       })
+      .andWhere('encrypted_secret = :encryptedSecret', { encryptedSecret })
       .execute();
     return result.affected === 1;
   }

@@ -1,0 +1,115 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Global, Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { getConnectionToken, getModelToken, MongooseModule } from '@nestjs/mongoose';
+import { getDataSourceToken, TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
+import type { Connection, Model } from 'mongoose';
+import type { DataSource } from 'typeorm';
+import type { OtpAuthStore } from 'nestjs-otp-auth';
+import { MongooseOtpAuthStore } from 'nestjs-otp-auth/mongoose';
+import { otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
+import type { DatabaseConfig } from './config.js';
+import { User } from './user.entity.js';
+import { MongoUser, MongoUserSchema } from './user.schema.js';
+
+/** Injection token of the store the sample's `DATABASE_URL` selects. */
+export const SAMPLE_STORE = Symbol('SAMPLE_STORE');
+/** Injection token of `(email) => phone number | null`, for SMS delivery. */
+export const SAMPLE_PHONE_LOOKUP = Symbol('SAMPLE_PHONE_LOOKUP');
+/** Injection token of a database round trip, for the readiness check. */
+export const SAMPLE_DATABASE_PING = Symbol('SAMPLE_DATABASE_PING');
+
+/** `(email) => phone`, the users' phone numbers for SMS delivery. */
+export type PhoneLookup = (email: string) => Promise<string | null>;
+
+/** TypeORM connection options for a SQL `DATABASE_URL`. */
+function typeOrmOptions(database: Exclude<DatabaseConfig, { type: 'mongodb' }>): TypeOrmModuleOptions {
+  const common = {
+    entities: [User, ...otpAuthEntities],
+    // Creates and alters tables to match the entities: convenient for a sample, unsafe for
+    // production data. Production should set this to false and run migrations instead.
+    synchronize: true,
+  };
+  if (database.type === 'better-sqlite3') {
+    // SQLite creates the file but not its directory.
+    if (database.database !== ':memory:') mkdirSync(dirname(database.database), { recursive: true });
+    return { ...common, type: 'better-sqlite3', database: database.database };
+  }
+  return { ...common, type: database.type, url: database.url };
+}
+
+function sqlProviders(): Provider[] {
+  const inject = [getDataSourceToken()];
+  return [
+    {
+      provide: SAMPLE_STORE,
+      inject,
+      useFactory: (dataSource: DataSource): OtpAuthStore => new TypeOrmOtpAuthStore(dataSource, { userEntity: User }),
+    },
+    {
+      provide: SAMPLE_PHONE_LOOKUP,
+      inject,
+      useFactory:
+        (dataSource: DataSource): PhoneLookup =>
+        async (email) =>
+          (await dataSource.getRepository(User).findOne({ where: { email }, select: { id: true, phone: true } }))
+            ?.phone ?? null,
+    },
+    {
+      provide: SAMPLE_DATABASE_PING,
+      inject,
+      useFactory: (dataSource: DataSource) => () => dataSource.query('SELECT 1'),
+    },
+  ];
+}
+
+function mongoProviders(): Provider[] {
+  const inject = [getConnectionToken(), getModelToken(MongoUser.name)];
+  return [
+    {
+      provide: SAMPLE_STORE,
+      inject,
+      useFactory: (connection: Connection, userModel: Model<MongoUser>): OtpAuthStore =>
+        new MongooseOtpAuthStore({ connection, userModel }),
+    },
+    {
+      provide: SAMPLE_PHONE_LOOKUP,
+      inject,
+      useFactory:
+        (_connection: Connection, userModel: Model<MongoUser>): PhoneLookup =>
+        async (email) =>
+          (await userModel.findOne({ email }, { phone: 1 }).lean().exec())?.phone ?? null,
+    },
+    {
+      provide: SAMPLE_DATABASE_PING,
+      inject,
+      useFactory: (connection: Connection) => async () => {
+        if (!connection.db) throw new Error('not connected');
+        await connection.db.admin().ping();
+      },
+    },
+  ];
+}
+
+/**
+ * The database `DATABASE_URL` names: TypeORM for SQLite, PostgreSQL and MySQL/MariaDB, Mongoose
+ * for MongoDB. Exposes the store, a phone lookup and a ping, so nothing else depends on which.
+ */
+@Global()
+@Module({})
+export class PersistenceModule {
+  static forRoot(database: DatabaseConfig): DynamicModule {
+    const mongo = database.type === 'mongodb';
+    return {
+      module: PersistenceModule,
+      imports: mongo
+        ? [
+            MongooseModule.forRoot(database.url),
+            MongooseModule.forFeature([{ name: MongoUser.name, schema: MongoUserSchema }]),
+          ]
+        : [TypeOrmModule.forRoot(typeOrmOptions(database))],
+      providers: mongo ? mongoProviders() : sqlProviders(),
+      exports: [SAMPLE_STORE, SAMPLE_PHONE_LOOKUP, SAMPLE_DATABASE_PING],
+    };
+  }
+}
