@@ -8,6 +8,19 @@ export interface OtpDeliveryContext {
   readonly expiresAt: Date;
   /** The code's lifetime in seconds, for messages such as "valid for 10 minutes". */
   readonly ttlSeconds: number;
+  /** Preferred language of the recipient (BCP 47, e.g. `de-CH`), when the client said. */
+  readonly locale?: string;
+}
+
+/**
+ * A delivery failure that retrying will not fix (a rejected address, a 4xx from the
+ * provider). Senders throw it so the outbox stops retrying; any other error is retried.
+ */
+export class PermanentDeliveryError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PermanentDeliveryError';
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
+import { jest } from '@jest/globals';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { OtpDeliveryContext } from './otp-sender.interface.js';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
 import {
   signWebhookBody,
   WEBHOOK_SIGNATURE_HEADER,
@@ -21,6 +22,25 @@ const context: OtpDeliveryContext = {
   expiresAt: new Date('2030-01-02T03:04:05.000Z'),
   ttlSeconds: 600,
 };
+
+/** Rejects with the error, whatever its type, so tests can inspect it. */
+async function failureOf(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A port nothing listens on: bound once, then released. */
+async function freePort(): Promise<number> {
+  const probe = createTcpServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
 
 describe('WebhookOtpSender', () => {
   let server: Server;
@@ -89,16 +109,125 @@ describe('WebhookOtpSender', () => {
     );
   });
 
-  it('rejects when the webhook answers 500', async () => {
+  it('adds the locale to the body when the client gave one', async () => {
+    await new WebhookOtpSender({ url, secret: SECRET }).send('user@example.com', '123456', {
+      ...context,
+      locale: 'de-CH',
+    });
+    expect(JSON.parse(received[0]!.body)).toEqual({
+      email: 'user@example.com',
+      code: '123456',
+      purpose: 'login',
+      expires_at: '2030-01-02T03:04:05.000Z',
+      locale: 'de-CH',
+    });
+  });
+
+  it('rejects when the webhook keeps answering 500, after the default two retries', async () => {
     answer = (res) => res.writeHead(500).end('boom');
-    const sender = new WebhookOtpSender({ url, secret: SECRET });
-    await expect(sender.send('user@example.com', '123456', context)).rejects.toThrow('500');
+    const sender = new WebhookOtpSender({ url, secret: SECRET, retryDelayMs: 1 });
+    const error = await failureOf(sender.send('user@example.com', '123456', context));
+    expect(error.message).toBe('webhook answered 500 (3 attempts)');
+    expect(error).not.toBeInstanceOf(PermanentDeliveryError);
+    expect(received).toHaveLength(3);
+  });
+
+  it('retries after failures, re-signing each attempt, until one succeeds', async () => {
+    const statuses = [503, 429];
+    answer = (res) => res.writeHead(statuses.shift() ?? 204).end();
+    // Each request moves the clock on by a second, so each attempt must carry a new timestamp.
+    const realNow = Date.now.bind(Date);
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + received.length * 1000);
+    try {
+      const started = realNow();
+      await new WebhookOtpSender({ url, secret: SECRET, retryDelayMs: 40 }).send('user@example.com', '123456', context);
+      // Backoff: 20–40 ms, then 40–80 ms.
+      expect(realNow() - started).toBeGreaterThanOrEqual(55);
+    } finally {
+      clock.mockRestore();
+    }
+
+    expect(received).toHaveLength(3);
+    const timestamps = received.map((request) => request.headers[WEBHOOK_TIMESTAMP_HEADER] as string);
+    expect(new Set(timestamps).size).toBe(3);
+    for (const request of received) {
+      expect(request.body).toBe(received[0]!.body);
+      expect(request.headers[WEBHOOK_SIGNATURE_HEADER]).toBe(
+        signWebhookBody(SECRET, request.headers[WEBHOOK_TIMESTAMP_HEADER] as string, request.body),
+      );
+    }
+  });
+
+  it('fails permanently at once on 400 and on a redirect', async () => {
+    const sender = new WebhookOtpSender({ url, secret: SECRET, retryDelayMs: 1 });
+    answer = (res) => res.writeHead(400).end('bad request');
+    const badRequest = await failureOf(sender.send('user@example.com', '123456', context));
+    expect(badRequest).toBeInstanceOf(PermanentDeliveryError);
+    expect(badRequest.message).toBe('webhook answered 400');
     expect(received).toHaveLength(1);
+
+    // Following it would hand the code to another URL.
+    answer = (res) => res.writeHead(307, { location: `${url}-moved` }).end();
+    const redirect = await failureOf(sender.send('user@example.com', '123456', context));
+    expect(redirect).toBeInstanceOf(PermanentDeliveryError);
+    expect(redirect.message).toBe('webhook answered 307');
+    expect(received).toHaveLength(2);
+  });
+
+  it('honours a short Retry-After and gives up on a long one', async () => {
+    const sender = new WebhookOtpSender({ url, secret: SECRET, retryDelayMs: 1 });
+    let first = true;
+    answer = (res) => {
+      if (!first) return void res.writeHead(204).end();
+      first = false;
+      res.writeHead(429, { 'retry-after': '1' }).end();
+    };
+    const started = Date.now();
+    await sender.send('user@example.com', '123456', context);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(received).toHaveLength(2);
+
+    received.length = 0;
+    answer = (res) => res.writeHead(429, { 'retry-after': '3600' }).end();
+    const error = await failureOf(sender.send('user@example.com', '123456', context));
+    expect(error.message).toBe('webhook answered 429 (Retry-After 3600 s is too long to wait)');
+    expect(error).not.toBeInstanceOf(PermanentDeliveryError);
+    expect(received).toHaveLength(1);
+  });
+
+  it('retries a refused connection and reports the attempts', async () => {
+    const port = await freePort();
+    const sender = new WebhookOtpSender({
+      url: `http://127.0.0.1:${port}/hook`,
+      secret: SECRET,
+      retries: 1,
+      retryDelayMs: 1,
+    });
+    const error = await failureOf(sender.send('user@example.com', '123456', context));
+    expect(error.message).toBe('webhook request failed (2 attempts)');
+    expect(error).not.toBeInstanceOf(PermanentDeliveryError);
+    expect(error.cause).toBeDefined();
+  });
+
+  it('gives each attempt its own timeout', async () => {
+    let calls = 0;
+    // The first request hangs; the retry is answered.
+    answer = (res) => {
+      if (++calls > 1) res.writeHead(204).end();
+    };
+    const started = Date.now();
+    await new WebhookOtpSender({ url, secret: SECRET, timeoutMs: 200, retryDelayMs: 1 }).send(
+      'user@example.com',
+      '123456',
+      context,
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(received).toHaveLength(2);
   });
 
   it('rejects within timeoutMs when the webhook never answers', async () => {
     answer = undefined;
-    const sender = new WebhookOtpSender({ url, secret: SECRET, timeoutMs: 200 });
+    const sender = new WebhookOtpSender({ url, secret: SECRET, timeoutMs: 200, retries: 0 });
     const started = Date.now();
     await expect(sender.send('user@example.com', '123456', context)).rejects.toThrow();
     const elapsed = Date.now() - started;
@@ -112,5 +241,15 @@ describe('WebhookOtpSender', () => {
     expect(() => new WebhookOtpSender({ url: 'example.com/hook', secret: SECRET })).toThrow(/url/);
     expect(() => new WebhookOtpSender({ url, secret: '' })).toThrow(/secret/);
     expect(() => new WebhookOtpSender({ url: 'https://example.com/hook', secret: SECRET })).not.toThrow();
+  });
+
+  it('validates timeoutMs, retries and retryDelayMs', () => {
+    const build = (options: object) => () => new WebhookOtpSender({ url, secret: SECRET, ...options });
+    expect(build({ timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(build({ retries: -1 })).toThrow(/retries/);
+    expect(build({ retries: 1.5 })).toThrow(/retries/);
+    expect(build({ retries: 11 })).toThrow(/retries/);
+    expect(build({ retryDelayMs: -5 })).toThrow(/retryDelayMs/);
+    expect(build({ retries: 0, retryDelayMs: 0 })).not.toThrow();
   });
 });

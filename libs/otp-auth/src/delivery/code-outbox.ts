@@ -1,0 +1,126 @@
+import { Inject, Injectable, Logger, ServiceUnavailableException, type OnApplicationShutdown } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OtpAuthEvents } from '../events/otp-auth-event.js';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { OTP_SENDER, PermanentDeliveryError, type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+
+/** One message waiting to go out. */
+export interface OutboxMessage {
+  readonly email: string;
+  readonly code: string;
+  readonly context: OtpDeliveryContext;
+  /** Takes the code back when it cannot be delivered, so nothing usable is left behind. */
+  readonly withdraw: () => Promise<void>;
+}
+
+/**
+ * Sends codes off the request path (`delivery: { mode: 'outbox' }`): `request-otp` answers at once,
+ * whatever the mail server's speed, so response time says nothing about the address. Transient
+ * failures are retried with exponential backoff; a permanent failure, or the last retry, withdraws
+ * the code and emits `code.delivery_failed`.
+ *
+ * The queue lives in this process's memory on purpose: a plaintext code never touches a database
+ * or a broker. The cost is that a crash loses what is queued; the user asks for another code.
+ */
+@Injectable()
+export class CodeOutbox implements OnApplicationShutdown {
+  private readonly logger = new Logger('OtpAuth');
+  private readonly queue: OutboxMessage[] = [];
+  private running = 0;
+  private idle: (() => void) | undefined;
+  private stopping = false;
+
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_SENDER) private readonly sender: OtpSender,
+    private readonly events: OtpAuthEvents,
+  ) {}
+
+  /** Messages queued or being sent. */
+  get pending(): number {
+    return this.queue.length + this.running;
+  }
+
+  /**
+   * Queues a message. Throws 503 when the queue is full (the caller withdraws the code), so a
+   * stalled mail server turns into back-pressure rather than unbounded memory.
+   */
+  enqueue(message: OutboxMessage): void {
+    this.assertCapacity();
+    this.queue.push(message);
+    this.pump();
+  }
+
+  /**
+   * Throws 503 when no message can be queued. Called for every address, mail or not, so a full
+   * queue answers known and unknown addresses alike.
+   */
+  assertCapacity(): void {
+    if (this.stopping || this.pending >= this.config.delivery.maxQueue) {
+      throw new ServiceUnavailableException('Too many codes are waiting to be sent. Please try again shortly.');
+    }
+  }
+
+  /** Resolves once everything queued has been sent or given up on (for tests and shutdown). */
+  async drain(): Promise<void> {
+    while (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    // Give queued messages a bounded chance to go out before the process exits.
+    await Promise.race([this.drain(), sleep(this.config.delivery.shutdownGraceMs, undefined, { ref: false })]);
+  }
+
+  private pump(): void {
+    while (this.running < this.config.delivery.concurrency && this.queue.length > 0) {
+      const message = this.queue.shift()!;
+      this.running += 1;
+      void this.deliver(message).finally(() => {
+        this.running -= 1;
+        if (this.pending === 0) this.idle?.();
+        this.pump();
+      });
+    }
+  }
+
+  private async deliver(message: OutboxMessage): Promise<void> {
+    const { retries, retryDelayMs } = this.config.delivery;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.sender.send(message.email, message.code, message.context);
+        this.events.emit({
+          type: 'code.sent',
+          email: message.email,
+          purpose: message.context.purpose,
+          channel: 'outbox',
+        });
+        return;
+      } catch (error) {
+        const permanent = error instanceof PermanentDeliveryError;
+        if (!permanent && attempt < retries) {
+          // Exponential backoff with jitter, so retries of many messages do not arrive in step.
+          await sleep(retryDelayMs * 2 ** attempt * (0.5 + Math.random() / 2));
+          continue;
+        }
+        // A provider may echo the request: the code must not reach logs or events.
+        const reason = ((error as Error)?.message ?? 'unknown error').split(message.code).join('***');
+        this.logger.error(`Code delivery failed after ${attempt + 1} attempt(s): ${reason}`);
+        try {
+          await message.withdraw();
+        } catch (withdrawError) {
+          this.logger.error(`Could not withdraw an undelivered code: ${(withdrawError as Error).message}`);
+        }
+        this.events.emit({
+          type: 'code.delivery_failed',
+          email: message.email,
+          purpose: message.context.purpose,
+          permanent,
+          error: reason,
+        });
+        return;
+      }
+    }
+  }
+}

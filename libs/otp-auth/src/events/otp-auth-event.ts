@@ -1,0 +1,65 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+
+/** Why a code or second factor was refused. */
+export type RefusalReason = 'no_code' | 'expired' | 'wrong' | 'attempts_exhausted' | 'already_used';
+
+/** Why a session ended before its time. */
+export type SessionRevocationReason =
+  'logout' | 'logout_all' | 'refresh_reuse' | 'second_factor_enabled' | 'second_factor_missing' | 'user_gone';
+
+/**
+ * Security events the module emits, for audit logs and alerting. They never carry a code, a
+ * token, a TOTP secret or a backup code; addresses and user ids are included because an audit
+ * trail needs them (treat them as personal data).
+ */
+export type OtpAuthEvent =
+  | { type: 'code.sent'; email: string; purpose: string; channel: 'inline' | 'outbox' }
+  | { type: 'code.delivery_failed'; email: string; purpose: string; permanent: boolean; error: string }
+  | { type: 'code.verified'; email: string; userId: string }
+  | { type: 'code.failed'; email: string; reason: RefusalReason }
+  | { type: 'code.locked_out'; email: string }
+  | { type: 'session.created'; userId: string; sessionId: string; amr: readonly string[] }
+  | { type: 'session.revoked'; sessionId: string; reason: SessionRevocationReason }
+  | { type: 'refresh.reuse_detected'; userId: string; sessionId: string }
+  | { type: 'totp.enabled'; userId: string }
+  | { type: 'totp.disabled'; userId: string }
+  | { type: 'totp.failed'; userId: string; method: 'totp' | 'backup' }
+  | { type: 'totp.replayed'; userId: string }
+  | { type: 'totp.backup_codes_regenerated'; userId: string }
+  | { type: 'rate_limit.exceeded'; scope: string; route: string }
+  | { type: 'rate_limit.storage_unavailable'; policy: string; error: string };
+
+/** An event with the time it happened (epoch ms, from the module's clock). */
+export type TimedOtpAuthEvent = OtpAuthEvent & { readonly at: number };
+
+/** The `type` values of {@link OtpAuthEvent}. */
+export type OtpAuthEventType = OtpAuthEvent['type'];
+
+/**
+ * Hands events to the app's `onEvent` option. A throwing or rejecting handler is logged and
+ * otherwise ignored: auditing must not break sign-in.
+ */
+@Injectable()
+export class OtpAuthEvents {
+  private readonly logger = new Logger('OtpAuth');
+
+  constructor(@Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions) {}
+
+  emit(event: OtpAuthEvent): void {
+    const handler = this.config.onEvent;
+    if (!handler) return;
+    const timed: TimedOtpAuthEvent = { ...event, at: this.config.clock() };
+    try {
+      const result = handler(timed);
+      if (result instanceof Promise) result.catch((error: unknown) => this.report(event.type, error));
+    } catch (error) {
+      this.report(event.type, error);
+    }
+  }
+
+  private report(type: string, error: unknown): void {
+    this.logger.error(`onEvent handler failed for ${type}: ${(error as Error)?.message ?? String(error)}`);
+  }
+}

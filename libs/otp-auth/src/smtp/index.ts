@@ -1,0 +1,12 @@
+/**
+ * nestjs-otp-auth/smtp: email delivery over SMTP (nodemailer), behind its own entry point so
+ * importing `nestjs-otp-auth` never loads nodemailer.
+ *
+ * @packageDocumentation
+ */
+export {
+  SmtpOtpSender,
+  type SmtpOtpSenderOptions,
+  type SmtpTlsOptions,
+  type SmtpPoolSettings,
+} from '../delivery/smtp-otp.sender.js';
