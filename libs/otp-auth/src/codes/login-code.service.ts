@@ -9,16 +9,45 @@ import {
 } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hashesEqual, SecretKeys } from '../crypto/secret-keys.js';
-import { OTP_SENDER, type OtpSender } from '../delivery/otp-sender.interface.js';
+import {
+  OTP_SENDER,
+  PermanentDeliveryError,
+  type OtpDeliveryContext,
+  type OtpSender,
+} from '../delivery/otp-sender.interface.js';
+import { CodeOutbox } from '../delivery/code-outbox.js';
+import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { CodeRecord, StoredUser } from '../store/otp-auth-store.interface.js';
+import { RateLimitUnavailableError } from '../rate-limits/fallback-rate-limit.storage.js';
+import { RateLimitUnavailableException } from '../rate-limits/otp-rate-limiter.js';
 import { developerCode, generateNumericCode } from './code-generator.js';
+import { StatelessCooldown, StatelessLoginCodes } from './stateless-login-codes.js';
 
 /** The single message of every refused code: wrong, expired, used, locked or unknown address. */
 export const INVALID_CODE_MESSAGE = 'Invalid or expired code';
 
 const LOGIN = 'login';
+
+/** A code ready to deliver, and how to take it back if delivery fails. */
+interface IssuedCode {
+  readonly code: string;
+  readonly expiresAt: number;
+  undo(): Promise<void>;
+}
+
+/** An error text with any copy of the code masked (a provider may echo the request back). */
+export function withoutCode(text: string, code: string): string {
+  return text.split(code).join('***');
+}
+
+/** Counter storage down under `'fail-closed'`: 503, never a 500. */
+function unavailableIfStorageDown(error: unknown): unknown {
+  return error instanceof RateLimitUnavailableError
+    ? new RateLimitUnavailableException(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
+    : error;
+}
 
 /** The outcome of a code request, identical for known and unknown addresses. */
 export interface CodeRequestResult {
@@ -58,13 +87,67 @@ export class LoginCodeService {
     @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
     @Inject(OTP_SENDER) private readonly sender: OtpSender,
     private readonly keys: SecretKeys,
+    private readonly events: OtpAuthEvents,
+    private readonly stateless: StatelessLoginCodes,
+    private readonly outbox: CodeOutbox,
   ) {}
 
   /** Issues a code for an address and delivers it. `email` must already be normalised. */
-  async requestCode(email: string): Promise<CodeRequestResult> {
-    const { store, otpTtl, resendCooldown, developerMode, autoCreateUser, otpLength } = this.config;
+  async requestCode(email: string, locale?: string): Promise<CodeRequestResult> {
+    const { store, developerMode, autoCreateUser } = this.config;
     // With auto-create on, every address can sign in, so no user lookup is needed (and none leaks).
     const deliver = autoCreateUser || (await store.findUserByEmail(email)) !== null;
+    if (this.config.delivery.mode === 'outbox') this.outbox.assertCapacity();
+    const issued =
+      this.config.codeMode === 'stateless' ? await this.issueStateless(email) : await this.issueStored(email);
+    const now = this.config.clock();
+    const ttlSeconds = Math.max(1, Math.round((issued.expiresAt - now) / 1000));
+
+    const context: OtpDeliveryContext = {
+      purpose: LOGIN,
+      expiresAt: new Date(issued.expiresAt),
+      ttlSeconds,
+      ...(locale ? { locale } : {}),
+    };
+    if (this.config.delivery.mode === 'outbox') {
+      // Answer now for every address; the outbox sends (or withdraws) in the background.
+      if (deliver) {
+        try {
+          this.outbox.enqueue({ email, code: issued.code, context, withdraw: () => issued.undo() });
+        } catch (error) {
+          await issued.undo();
+          throw error;
+        }
+      }
+    } else if (deliver) {
+      const started = performance.now();
+      try {
+        await this.sender.send(email, issued.code, context);
+      } catch (error) {
+        await issued.undo();
+        const message = withoutCode((error as Error)?.message ?? 'unknown error', issued.code);
+        this.logger.error(`Code delivery failed: ${message}`);
+        this.events.emit({
+          type: 'code.delivery_failed',
+          email,
+          purpose: LOGIN,
+          permanent: error instanceof PermanentDeliveryError,
+          error: message,
+        });
+        throw new ServiceUnavailableException('The code could not be sent. Please try again later.');
+      }
+      this.events.emit({ type: 'code.sent', email, purpose: LOGIN, channel: 'inline' });
+      const took = performance.now() - started;
+      this.deliveryEstimateMs = this.deliveryEstimateMs === 0 ? took : this.deliveryEstimateMs * 0.8 + took * 0.2;
+    } else if (this.deliveryEstimateMs > 0) {
+      await sleep(this.deliveryEstimateMs);
+    }
+    return developerMode ? { expiresIn: ttlSeconds, developerCode: issued.code } : { expiresIn: ttlSeconds };
+  }
+
+  /** Stored mode: a random code, kept as a keyed hash; one live code per address. */
+  private async issueStored(email: string): Promise<IssuedCode> {
+    const { store, otpTtl, resendCooldown, developerMode, otpLength } = this.config;
     const now = this.config.clock();
     const current = await store.findCode(email, LOGIN);
     if (current && current.sentAt + resendCooldown * 1000 > now) {
@@ -80,22 +163,17 @@ export class LoginCodeService {
       now,
     });
     if (!next) throw new ResendCooldownException(Math.max(1, resendCooldown));
+    return { code, expiresAt, undo: () => this.withdraw(email, next.generation, current) };
+  }
 
-    if (deliver) {
-      const started = performance.now();
-      try {
-        await this.sender.send(email, code, { purpose: LOGIN, expiresAt: new Date(expiresAt), ttlSeconds: otpTtl });
-      } catch (error) {
-        await this.withdraw(email, next.generation, current);
-        this.logger.error(`Code delivery failed: ${(error as Error)?.message ?? 'unknown error'}`);
-        throw new ServiceUnavailableException('The code could not be sent. Please try again later.');
-      }
-      const took = performance.now() - started;
-      this.deliveryEstimateMs = this.deliveryEstimateMs === 0 ? took : this.deliveryEstimateMs * 0.8 + took * 0.2;
-    } else if (this.deliveryEstimateMs > 0) {
-      await sleep(this.deliveryEstimateMs);
+  /** Stateless mode: a derived code (see {@link StatelessLoginCodes}); nothing about it is stored. */
+  private async issueStateless(email: string): Promise<IssuedCode> {
+    try {
+      return await this.stateless.issue(email);
+    } catch (error) {
+      if (error instanceof StatelessCooldown) throw new ResendCooldownException(error.retryAfterSeconds);
+      throw unavailableIfStorageDown(error);
     }
-    return developerMode ? { expiresIn: otpTtl, developerCode: code } : { expiresIn: otpTtl };
   }
 
   /**
@@ -103,12 +181,22 @@ export class LoginCodeService {
    * Throws the same 401 for every failure.
    */
   async verifyCode(email: string, code: string): Promise<StoredUser> {
-    const { store, maxAttempts, addressFailureLimit, autoCreateUser } = this.config;
+    if (this.config.codeMode === 'stateless') {
+      try {
+        await this.stateless.check(email, code);
+      } catch (error) {
+        throw unavailableIfStorageDown(error);
+      }
+      return this.signIn(email);
+    }
+    const { store, maxAttempts, addressFailureLimit } = this.config;
     const now = this.config.clock();
     const submitted = this.keys.hashCode(LOGIN, email, code);
     const row = await store.findCode(email, LOGIN);
     if (!row || row.codeHash === null || row.expiresAt <= now) {
       hashesEqual(submitted, submitted);
+      const reason = !row ? 'no_code' : row.codeHash === null ? 'already_used' : 'expired';
+      this.events.emit({ type: 'code.failed', email, reason });
       throw new UnauthorizedException(INVALID_CODE_MESSAGE);
     }
     // Reserve the guess before evaluating it: the limits hold however many requests race.
@@ -118,12 +206,24 @@ export class LoginCodeService {
       failureWindowCutoff: now - addressFailureLimit.window * 1000,
       now,
     });
-    if (!reserved || !hashesEqual(row.codeHash, submitted)) {
+    if (!reserved) {
+      this.events.emit({ type: 'code.locked_out', email });
+      throw new UnauthorizedException(INVALID_CODE_MESSAGE);
+    }
+    if (!hashesEqual(row.codeHash, submitted)) {
+      this.events.emit({ type: 'code.failed', email, reason: 'wrong' });
       throw new UnauthorizedException(INVALID_CODE_MESSAGE);
     }
     if (!(await store.consumeCode(email, LOGIN, row.generation))) {
+      this.events.emit({ type: 'code.failed', email, reason: 'already_used' });
       throw new UnauthorizedException(INVALID_CODE_MESSAGE);
     }
+    return this.signIn(email);
+  }
+
+  /** The user behind a verified address: created and marked verified as needed. */
+  private async signIn(email: string): Promise<StoredUser> {
+    const { store, autoCreateUser } = this.config;
     let user = await store.findUserByEmail(email);
     if (!user) {
       if (!autoCreateUser) throw new UnauthorizedException(INVALID_CODE_MESSAGE);
@@ -134,6 +234,7 @@ export class LoginCodeService {
       user = await store.markUserVerified(user.id);
       if (!user) throw new UnauthorizedException(INVALID_CODE_MESSAGE);
     }
+    this.events.emit({ type: 'code.verified', email, userId: user.id });
     return user;
   }
 

@@ -1,0 +1,70 @@
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { IncomingMessage } from 'node:http';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { resolveClientIp } from './client-ip.js';
+import {
+  OtpRateLimiter,
+  RATE_LIMITED_ACTION,
+  RateLimitUnavailableException,
+  TooManyRequestsException,
+  type RateLimitedAction,
+} from './otp-rate-limiter.js';
+
+/** The parts of an Express or Fastify request/response the guard touches. */
+interface LimitedRequest {
+  readonly body?: unknown;
+  readonly raw?: IncomingMessage;
+}
+interface LimitedResponse {
+  header(name: string, value: string): unknown;
+}
+
+/**
+ * Applies {@link OtpRateLimiter} to routes marked with `@RateLimited(...)`: counts the request
+ * under its email (from the body), client IP and the global counter; sets `RateLimit-Policy`,
+ * `RateLimit` and, when refusing, `Retry-After`; refuses with 429.
+ */
+@Injectable()
+export class OtpRateLimitGuard implements CanActivate {
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    private readonly reflector: Reflector,
+    private readonly limiter: OtpRateLimiter,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const action = this.reflector.getAllAndOverride<RateLimitedAction | undefined>(RATE_LIMITED_ACTION, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (action === undefined || !this.config.rateLimits.enabled) return true;
+    const http = context.switchToHttp();
+    const request = http.getRequest<LimitedRequest>();
+    const response = http.getResponse<LimitedResponse>();
+    const body = request.body as { email?: unknown } | undefined;
+    // Same normalisation as the routes, so "A@x.com " and "a@x.com" share a counter.
+    const email = typeof body?.email === 'string' ? body.email.trim().toLowerCase() : undefined;
+    const raw = request.raw ?? (request as unknown as IncomingMessage);
+    const ip = resolveClientIp(raw, this.config.rateLimits.trustProxy);
+    let verdict;
+    try {
+      verdict = await this.limiter.check(action, { email: email || undefined, ip }, context.getHandler().name);
+    } catch (error) {
+      if (error instanceof RateLimitUnavailableException)
+        response.header('Retry-After', String(error.retryAfterSeconds));
+      throw error;
+    }
+    if (verdict.headers) {
+      for (const [name, value] of Object.entries(verdict.headers))
+        if (value !== undefined) response.header(name, value);
+    }
+    if (!verdict.allowed) {
+      // The longest wait of all counters, not only of those described in the RateLimit headers.
+      response.header('Retry-After', String(verdict.retryAfter));
+      throw new TooManyRequestsException(verdict.retryAfter);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,184 @@
+import {
+  HttpException,
+  HttpStatus,
+  Inject,
+  Injectable,
+  Logger,
+  SetMetadata,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { SecretKeys } from '../crypto/secret-keys.js';
+import { OtpAuthEvents } from '../events/otp-auth-event.js';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { FallbackRateLimitStorage, RateLimitUnavailableError } from './fallback-rate-limit.storage.js';
+import { InMemoryRateLimitStorage } from './in-memory-rate-limit.storage.js';
+import { rateLimitHeaders, retryAfterSeconds, type RateLimitHeaders } from './rate-limit-headers.js';
+import type { RateLimitRule } from './rate-limit-rules.js';
+import type { RateLimitCounter, RateLimitStorage } from './rate-limit-storage.interface.js';
+import { rateLimitKeyForIp } from './client-ip.js';
+
+/** What a request does, for rate limiting: send a code, or check a code / second factor. */
+export type RateLimitedAction = 'send' | 'verify';
+
+/** The identities a request is counted under. */
+export interface RateLimitSubject {
+  /** Normalised email address, when the request names one. */
+  readonly email?: string;
+  /** Client IP address. */
+  readonly ip?: string;
+}
+
+/** The outcome of {@link OtpRateLimiter.check}: the headers to send, and whether to proceed. */
+export interface RateLimitVerdict {
+  readonly allowed: boolean;
+  readonly headers: RateLimitHeaders | undefined;
+  /** Seconds to wait when refused. */
+  readonly retryAfter: number;
+}
+
+/** Answer to a refused request: 429 with a message that says how long to wait. */
+export class TooManyRequestsException extends HttpException {
+  constructor(readonly retryAfterSeconds: number) {
+    super(
+      {
+        statusCode: HttpStatus.TOO_MANY_REQUESTS,
+        error: 'Too Many Requests',
+        message: `Too many requests. Please try again in ${retryAfterSeconds} seconds.`,
+        retry_after: retryAfterSeconds,
+      },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
+  }
+}
+
+/** Answer when the shared counter storage is down and the policy is `'fail-closed'`. */
+export class RateLimitUnavailableException extends HttpException {
+  constructor(readonly retryAfterSeconds: number) {
+    super(
+      {
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        error: 'Service Unavailable',
+        message: 'Sign-in is briefly unavailable. Please try again shortly.',
+        retry_after: retryAfterSeconds,
+      },
+      HttpStatus.SERVICE_UNAVAILABLE,
+    );
+  }
+}
+
+const RATE_LIMITED_ACTION = 'otp-auth:rate-limited-action';
+
+/** Marks a route for {@link OtpRateLimitGuard}: counted as sending or verifying. */
+export const RateLimited = (action: RateLimitedAction): MethodDecorator & ClassDecorator =>
+  SetMetadata(RATE_LIMITED_ACTION, action);
+
+/** Reads the {@link RateLimited} mark; for the guard. */
+export { RATE_LIMITED_ACTION };
+
+/**
+ * The module's request limits: per email, per IP and global, for sending and for verifying, on a
+ * pluggable storage (memory or Redis). Usable directly by apps that mount their own routes.
+ */
+@Injectable()
+export class OtpRateLimiter implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('OtpAuth');
+  /** Where counters live (after the failure policy); stateless codes keep their markers here too. */
+  readonly storage: RateLimitStorage;
+
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    private readonly keys: SecretKeys,
+    private readonly events: OtpAuthEvents,
+  ) {
+    const { storage, onStorageError } = config.rateLimits;
+    if (!storage) {
+      this.storage = new InMemoryRateLimitStorage();
+    } else if (storage instanceof InMemoryRateLimitStorage) {
+      this.storage = storage;
+    } else {
+      this.storage = new FallbackRateLimitStorage({
+        primary: storage,
+        policy: onStorageError,
+        onError: (error, info) => {
+          const message = (error as Error)?.message ?? String(error);
+          this.logger.warn(
+            `Rate-limit storage unreachable (${info.operation}); applying policy '${info.policy}'` +
+              (info.suppressed > 0 ? ` (${info.suppressed} more errors since the last report)` : '') +
+              `: ${message}`,
+          );
+          this.events.emit({ type: 'rate_limit.storage_unavailable', policy: info.policy, error: message });
+        },
+        onRecover: () => this.logger.log('Rate-limit storage reachable again.'),
+      });
+    }
+  }
+
+  async onModuleInit(): Promise<void> {
+    // Also when request limits are off: stateless codes keep their markers in this storage.
+    const { storage } = this.config.rateLimits;
+    if (!storage?.init) return;
+    try {
+      await storage.init();
+    } catch (error) {
+      this.logger.warn(
+        `Rate-limit storage not reachable at startup; applying policy '${this.config.rateLimits.onStorageError}' until it is: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.storage.close?.();
+  }
+
+  /**
+   * Counts one request of `action` for `subject`, under every configured counter at once.
+   * @throws RateLimitUnavailableException (503) when storage is down under `'fail-closed'`.
+   */
+  async check(action: RateLimitedAction, subject: RateLimitSubject, route: string = action): Promise<RateLimitVerdict> {
+    if (!this.config.rateLimits.enabled) return { allowed: true, headers: undefined, retryAfter: 0 };
+    const counters: RateLimitCounter[] = [];
+    const names: string[] = [];
+    const add = (name: string, rule: RateLimitRule | false, id: string): void => {
+      if (rule === false) return;
+      counters.push({ key: `${action}:${name}:${id}`, limit: rule.limit, windowMs: rule.window * 1000 });
+      names.push(`${action}-${name}`);
+    };
+    const scopes = this.config.rateLimits[action];
+    if (subject.email !== undefined) {
+      const id = this.keys.identityKeyOf(subject.email);
+      add('email', scopes.perEmail, id);
+      if ('perEmailDaily' in scopes) add('email-daily', scopes.perEmailDaily, id);
+    }
+    if (subject.ip !== undefined) add('ip', scopes.perIp, rateLimitKeyForIp(subject.ip));
+    add('global', scopes.global, 'all');
+    if (counters.length === 0) return { allowed: true, headers: undefined, retryAfter: 0 };
+
+    let decision;
+    try {
+      decision = await this.storage.consume(counters, this.config.clock());
+    } catch (error) {
+      if (error instanceof RateLimitUnavailableError) {
+        throw new RateLimitUnavailableException(retryAfterSeconds(error.retryAfterMs));
+      }
+      throw error;
+    }
+    // Headers describe only the client's own counters (IP) and the global one: per-address counts
+    // would tell a stranger how often someone else's address was used.
+    const visible = names.flatMap((name, i) => (name.includes('-email') ? [] : [i]));
+    const headers =
+      visible.length > 0
+        ? rateLimitHeaders(
+            { allowed: decision.allowed, counters: visible.map((i) => decision.counters[i]!) },
+            visible.map((i) => names[i]!),
+          )
+        : undefined;
+    if (decision.allowed) return { allowed: true, headers, retryAfter: 0 };
+    const refused = decision.counters.findIndex((c) => c.remaining === 0 && c.retryAfterMs > 0);
+    this.events.emit({ type: 'rate_limit.exceeded', scope: names[Math.max(0, refused)]!, route });
+    // Retry-After covers every counter, or the client would retry into the same refusal.
+    const retryAfter = retryAfterSeconds(Math.max(...decision.counters.map((c) => c.retryAfterMs)));
+    return { allowed: false, headers, retryAfter };
+  }
+}
