@@ -8,6 +8,9 @@ import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { REGISTERED_CLAIMS, type AccessTokenClaims } from './access-token-claims.js';
 import { RevocationList } from './revocation-list.js';
 
+/** Verified tokens remembered at once: about 1 KB each, so at most ~10 MB. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
 /** The single message of every refused access token: no hint about which check failed. */
 export const INVALID_TOKEN_MESSAGE = 'Invalid or expired access token';
 
@@ -31,6 +34,8 @@ export class AccessTokenService {
   /** Options for jsonwebtoken: algorithm pinned, issuer and audience required. */
   readonly verifyOptions: Readonly<VerifyOptions>;
   private warnedAboutOverride = false;
+  /** Claims of recently verified tokens (see {@link verify}); bounded. */
+  private readonly verified = new Map<string, AccessTokenClaims>();
 
   constructor(
     @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
@@ -83,15 +88,34 @@ export class AccessTokenService {
     return { token: this.jwt.sign(claims), claims, expiresIn: this.config.accessTokenTtl };
   }
 
-  /** Verifies signature, algorithm, `iss`, `aud`, `exp`, type and revocation. Throws 401. */
+  /**
+   * Verifies signature, algorithm, `iss`, `aud`, `exp`, type and revocation. Throws 401.
+   *
+   * A client sends the same access token with every request until it expires, so the claims of
+   * tokens that passed are kept, keyed by the exact token string (a forged or altered token can
+   * never match one): a repeat skips the HMAC and the JSON decoding, while expiry and revocation
+   * are still checked on every call.
+   */
   verify(token: string): AccessTokenClaims {
+    const known = this.verified.get(token);
+    if (known !== undefined) {
+      if (known.exp * 1000 > this.config.clock() && !this.revocations.isRevoked(known.sid, known.jti)) return known;
+      this.verified.delete(token);
+      throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
+    }
     let payload: unknown;
     try {
       payload = this.jwt.verify(token, this.clockOptions());
     } catch {
       throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
     }
-    return this.assertClaims(payload);
+    const claims = Object.freeze(this.assertClaims(payload));
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) {
+      // Oldest first: Map iteration follows insertion order.
+      this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.set(token, claims);
+    return claims;
   }
 
   /** Like `verify`, but returns null instead of throwing (for logout, which is idempotent). */

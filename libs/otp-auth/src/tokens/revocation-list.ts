@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
@@ -8,6 +9,8 @@ import type { RevocationRecord } from '../store/otp-auth-store.interface.js';
  * transaction, a skewed clock) are not missed; a full reload every FULL_RELOAD_MS heals the rest.
  */
 const SYNC_OVERLAP_MS = 30_000;
+/** Longest a logout waits for the revocation broadcast. */
+const PUBLISH_WAIT_MS = 250;
 const FULL_RELOAD_MS = 60_000;
 
 /**
@@ -29,14 +32,22 @@ export class RevocationList implements OnModuleInit, OnApplicationShutdown {
   constructor(@Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions) {}
 
   async onModuleInit(): Promise<void> {
+    // Subscribe before the first pull, so nothing revoked in between is missed. A broadcaster
+    // that fails only costs speed: the pull below still carries every revocation.
+    try {
+      await this.config.revocationBroadcaster?.subscribe((entry) => this.remember(entry));
+    } catch (error) {
+      this.logger.warn(`Revocation broadcast unavailable; relying on store pulls: ${(error as Error).message}`);
+    }
     // Without the list the guards would accept revoked tokens: fail startup instead.
     await this.pull(true);
     this.timer = setInterval(() => void this.sync(), this.config.revocationSyncInterval * 1000);
     this.timer.unref();
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.config.revocationBroadcaster?.close?.();
   }
 
   /** True if the session or the token itself was revoked. Hot path: two map lookups. */
@@ -44,7 +55,30 @@ export class RevocationList implements OnModuleInit, OnApplicationShutdown {
     return this.sessions.has(sessionId) || this.tokens.has(tokenId);
   }
 
-  /** Records an entry locally (the caller has already written it to the store). */
+  /**
+   * Applies an entry the caller has written to the store: here at once, and on other instances
+   * through the broadcaster when there is one (else at their next pull). Never throws.
+   */
+  async announce(entry: RevocationRecord): Promise<void> {
+    this.remember(entry);
+    const broadcaster = this.config.revocationBroadcaster;
+    if (!broadcaster) return;
+    try {
+      // Bounded: a hung Redis must not hold up a logout (the pull is the fallback).
+      await Promise.race([
+        broadcaster.publish(entry),
+        sleep(PUBLISH_WAIT_MS, undefined, { ref: false }).then(() => {
+          throw new Error(`no answer within ${PUBLISH_WAIT_MS} ms`);
+        }),
+      ]);
+    } catch (error) {
+      this.logger.warn(
+        `Could not broadcast a revocation; other instances get it at their next pull: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  /** Records an entry locally. */
   remember(entry: RevocationRecord): void {
     if (entry.key.startsWith('sid:')) this.sessions.set(entry.key.slice(4), entry.expiresAt);
     else if (entry.key.startsWith('jti:')) this.tokens.set(entry.key.slice(4), entry.expiresAt);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { newRefreshToken, SecretKeys } from '../crypto/secret-keys.js';
+import { OtpAuthEvents, type SessionRevocationReason } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { RefreshTokenRecord, RevocationRecord, StoredUser } from '../store/otp-auth-store.interface.js';
@@ -9,6 +10,9 @@ import { AccessTokenService } from './access-token.service.js';
 import { RevocationList } from './revocation-list.js';
 
 const REVOCATION_MARGIN_MS = 60_000;
+
+/** Refusal of a one-factor session for a user with TOTP on. */
+export const SECOND_FACTOR_REQUIRED_MESSAGE = 'Two-factor authentication required';
 
 /** The single message of every refused refresh token. */
 export const INVALID_REFRESH_MESSAGE = 'Invalid or expired refresh token';
@@ -38,17 +42,33 @@ export class SessionService {
     private readonly keys: SecretKeys,
     private readonly accessTokens: AccessTokenService,
     private readonly revocations: RevocationList,
+    private readonly events: OtpAuthEvents,
   ) {}
 
-  /** Opens a session for a user who has passed every required factor. */
+  /**
+   * Opens a session for a user who has passed every required factor. A session without a second
+   * factor for a user with TOTP on is refused, whoever calls this.
+   */
   async issue(user: StoredUser, amr: readonly string[]): Promise<SessionTokens> {
+    const { store } = this.config;
+    const oneFactor = !amr.some((m) => m === 'totp' || m === 'backup');
+    if (oneFactor && (await store.findTotp(user.id))?.active) {
+      throw new UnauthorizedException(SECOND_FACTOR_REQUIRED_MESSAGE);
+    }
     const now = this.config.clock();
     const sessionId = randomUUID();
     const refreshToken = newRefreshToken();
-    await this.config.store.createSession(
+    await store.createSession(
       { id: sessionId, userId: user.id, amr: [...amr], createdAt: now, revokedAt: null },
       this.refreshRecord(refreshToken, sessionId, user.id, null, now),
     );
+    // TOTP turned on between the check and the insert: confirm() lists sessions after activating,
+    // so either it saw this one, or this check sees the activation.
+    if (oneFactor && (await store.findTotp(user.id))?.active) {
+      await this.revoke(sessionId, this.config.clock(), 'second_factor_missing');
+      throw new UnauthorizedException(SECOND_FACTOR_REQUIRED_MESSAGE);
+    }
+    this.events.emit({ type: 'session.created', userId: user.id, sessionId, amr: [...amr] });
     return this.tokensFor(user, sessionId, amr, refreshToken);
   }
 
@@ -66,14 +86,15 @@ export class SessionService {
     const successorRecord = this.refreshRecord(successor, session.id, session.userId, tokenHash, now);
     const won = await store.insertSuccessor(successorRecord);
     if (!won && !(await this.isGraceRepeat(successor, now))) {
-      await this.revoke(session.id, now);
+      this.events.emit({ type: 'refresh.reuse_detected', userId: session.userId, sessionId: session.id });
+      await this.revoke(session.id, now, 'refresh_reuse');
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
     }
     const user = await store.findUserById(session.userId);
     // A session opened without a second factor cannot outlive the user turning TOTP on.
     const lacksSecondFactor = !session.amr.some((m) => m === 'totp' || m === 'backup');
     if (!user || (lacksSecondFactor && (await store.findTotp(user.id))?.active)) {
-      await this.revoke(session.id, now);
+      await this.revoke(session.id, now, user ? 'second_factor_missing' : 'user_gone');
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
     }
     return this.tokensFor(user, session.id, session.amr, successor);
@@ -82,12 +103,12 @@ export class SessionService {
   /** Revokes the session a refresh token belongs to (whatever its rotation state). */
   async revokeByRefreshToken(refreshToken: string): Promise<void> {
     const found = await this.config.store.findRefreshToken(this.keys.hashRefreshToken(refreshToken));
-    if (found) await this.revoke(found.session.id, this.config.clock());
+    if (found) await this.revoke(found.session.id, this.config.clock(), 'logout');
   }
 
   /** Revokes a session and, with it, every access token issued for it. */
-  async revokeSession(sessionId: string): Promise<void> {
-    await this.revoke(sessionId, this.config.clock());
+  async revokeSession(sessionId: string, reason: SessionRevocationReason = 'logout'): Promise<void> {
+    await this.revoke(sessionId, this.config.clock(), reason);
   }
 
   /** Revokes one access token (until it would have expired anyway). */
@@ -98,14 +119,14 @@ export class SessionService {
       createdAt: this.config.clock(),
     };
     await this.config.store.addRevocation(entry);
-    this.revocations.remember(entry);
+    await this.revocations.announce(entry);
   }
 
   /** Revokes every session of a user; returns how many were live. */
-  async revokeAllForUser(userId: string): Promise<number> {
+  async revokeAllForUser(userId: string, reason: SessionRevocationReason = 'logout_all'): Promise<number> {
     const ids = await this.config.store.listActiveSessionIds(userId);
     // A fresh timestamp per entry: each is stamped when it is written, so other instances' pulls see it.
-    for (const id of ids) await this.revoke(id, this.config.clock());
+    for (const id of ids) await this.revoke(id, this.config.clock(), reason);
     return ids.length;
   }
 
@@ -122,7 +143,7 @@ export class SessionService {
     return grandchild === null;
   }
 
-  private async revoke(sessionId: string, now: number): Promise<void> {
+  private async revoke(sessionId: string, now: number, reason: SessionRevocationReason): Promise<void> {
     // Access tokens of the session live at most accessTokenTtl from now; the margin covers a
     // refresh that read the session just before this revocation and signs a token just after.
     const entry: RevocationRecord = {
@@ -130,8 +151,9 @@ export class SessionService {
       expiresAt: now + this.config.accessTokenTtl * 1000 + REVOCATION_MARGIN_MS,
       createdAt: now,
     };
-    await this.config.store.revokeSession(sessionId, now, entry);
-    this.revocations.remember(entry);
+    const ended = await this.config.store.revokeSession(sessionId, now, entry);
+    await this.revocations.announce(entry);
+    if (ended) this.events.emit({ type: 'session.revoked', sessionId, reason });
   }
 
   private async tokensFor(
