@@ -44,7 +44,38 @@ for (const [name, probe, url] of [
 }
 console.log(`[test] database backends under test: ${backends.join(', ')}`);
 for (const s of skipped) console.log(`[test] SKIPPED backend ${s}`);
-console.log('[test] MongoDB store: NOT TESTED (no MongoDB store yet; see issue 6)');
+const mongoUri = process.env.MONGODB_URI ?? process.env.TEST_MONGODB_URI;
+console.log(
+  mongoUri
+    ? `[test] MongoDB store: testing against ${mongoUri.replace(/\/\/[^@/]*@/, '//***@')}`
+    : '[test] MongoDB store: NOT TESTED (set MONGODB_URI; no MongoDB server can run on this machine)',
+);
+
+// Rate limits, stateless codes and the multi-instance tests use a real Redis; there is no skip.
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+try {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000 });
+  redis.on('error', () => undefined);
+  await redis.connect();
+  await redis.ping();
+  await redis.quit();
+  console.log(`[test] Redis: reachable at ${redisUrl}`);
+} catch (error) {
+  console.error(
+    `[test] Redis is required but unreachable at ${redisUrl} (${error.message}); start it or set REDIS_URL.`,
+  );
+  process.exit(1);
+}
+
+// The multi-instance test runs the built sample app in child processes.
+const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'tsconfig.build.json'], {
+  stdio: 'inherit',
+});
+if (build.status !== 0) {
+  console.error('[test] the build failed; fix it first (npm run build)');
+  process.exit(build.status ?? 1);
+}
 
 const result = spawnSync(
   process.execPath,

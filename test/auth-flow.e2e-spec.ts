@@ -69,6 +69,18 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       expect(t.sent).toHaveLength(0);
     });
 
+    it('passes a requested locale to the sender, and refuses a malformed one with 400', async () => {
+      await t.http().post('/auth/request-otp').send({ email: 'loc@example.com', locale: 'de-CH' }).expect(200);
+      expect(t.sent.at(-1)).toMatchObject({ email: 'loc@example.com', locale: 'de-CH' });
+      const bad = await t
+        .http()
+        .post('/auth/request-otp')
+        .send({ email: 'loc2@example.com', locale: 'de_CH"><script>' })
+        .expect(400);
+      expect(JSON.stringify(bad.body)).toContain('locale must be a language tag');
+      expect(t.sent.some((s) => s.email === 'loc2@example.com')).toBe(false);
+    });
+
     it('rejects malformed JSON and non-object bodies with 400, never 500', async () => {
       await t.http().post('/auth/request-otp').set('content-type', 'application/json').send('{"email":').expect(400);
       await t.http().post('/auth/request-otp').set('content-type', 'application/json').send('[1,2]').expect(400);
@@ -258,6 +270,31 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       }
     });
 
+    it('refuses the refresh cookie on cross-site requests (CSRF), and accepts same-site ones', async () => {
+      const login = await signIn(t, 'csrf@example.com');
+      const cookie = `otp_refresh=${refreshCookie(login)!}`;
+      const host = new URL(await t.app.getUrl().catch(() => 'http://127.0.0.1')).host;
+      for (const headers of [
+        { origin: 'https://evil.example' },
+        { origin: 'null' },
+        { 'sec-fetch-site': 'cross-site' },
+        { origin: `http://${host}.evil.example` },
+      ]) {
+        const res = await t.http().post('/auth/refresh').set('cookie', cookie).set(headers).expect(403);
+        expect(res.body.message).toContain('Cross-site');
+        await t.http().post('/auth/logout').set('cookie', cookie).set(headers).expect(403);
+      }
+      const sameSite = await t.http().post('/auth/refresh').set('cookie', cookie);
+      expect(sameSite.status).toBe(200); // no Origin: not a browser's cross-site request
+      const fromPage = await t
+        .http()
+        .post('/auth/refresh')
+        .set('cookie', `otp_refresh=${refreshCookie(sameSite)!}`)
+        .set('sec-fetch-site', 'same-origin')
+        .expect(200);
+      expect(refreshCookie(fromPage)).toEqual(expect.any(String));
+    });
+
     it('logout is idempotent and answers 200 without or with invalid tokens', async () => {
       await t.http().post('/auth/logout').expect(200);
       await t
@@ -357,7 +394,10 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
         expect(res.body.message).toBe('Invalid or expired access token');
       }
       await t.http().get(`/protected?access_token=${access}`).expect(401);
-      t.clock.advance(3601);
+      // Accepted just before expiry (and so remembered as verified), refused from its exp on.
+      t.clock.advance(3599);
+      await t.http().get('/protected').set('authorization', `Bearer ${access}`).expect(200);
+      t.clock.advance(1);
       await t.http().get('/protected').set('authorization', `Bearer ${access}`).expect(401);
     });
 

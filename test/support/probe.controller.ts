@@ -8,6 +8,8 @@ import {
   CurrentUser,
   OTP_JWT_STRATEGY,
   OtpAuthGuard,
+  OtpRateLimitGuard,
+  RateLimited,
   TokenClaims,
   VerifiedUserGuard,
   type AccessTokenClaims,
@@ -61,5 +63,16 @@ export class ProbeController {
   @UseGuards(AuthGuard(OTP_JWT_STRATEGY))
   passport(@TokenClaims() claims: AccessTokenClaims): { sub: string } {
     return { sub: claims.sub };
+  }
+}
+
+/** An app's own routes limited as a whole: `@RateLimited` on the class. */
+@Controller('limited-class')
+@RateLimited('verify')
+@UseGuards(OtpRateLimitGuard)
+export class LimitedClassController {
+  @Post('ping')
+  ping(): { ok: true } {
+    return { ok: true };
   }
 }

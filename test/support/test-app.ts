@@ -8,7 +8,7 @@ import { OtpAuthModule, type OtpAuthModuleExtras, type OtpAuthModuleOptions } fr
 import { otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
 import { createTestDatabase, type Backend, type TestDatabase } from './databases.js';
 import { TestUser } from './test-user.entity.js';
-import { ProbeController } from './probe.controller.js';
+import { LimitedClassController, ProbeController } from './probe.controller.js';
 
 export type Platform = 'express' | 'fastify';
 
@@ -19,6 +19,7 @@ export interface SentCode {
   email: string;
   code: string;
   purpose: string;
+  locale?: string;
 }
 
 /** A controllable clock: starts at real time, moves only when told. */
@@ -71,15 +72,17 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
         sendOtp: async (email, code, context) => {
           if (config.deliveryDelayMs) await new Promise((resolve) => setTimeout(resolve, config.deliveryDelayMs));
           if (config.failDelivery?.()) throw new Error('smtp down');
-          sent.push({ email, code, purpose: context.purpose });
+          sent.push({ email, code, purpose: context.purpose, ...(context.locale ? { locale: context.locale } : {}) });
         },
         getAdditionalClaims: (user) => ({ display_name: (user as TestUser).displayName }),
+        // Every test client is 127.0.0.1: request limits are tested on their own (rate-limits e2e).
+        rateLimits: { enabled: false },
         ...config.options,
         ...config.extras,
         isGlobal: true,
       }),
     ],
-    controllers: [ProbeController],
+    controllers: [ProbeController, LimitedClassController],
   }).compile();
   const platform = config.platform ?? 'express';
   let app: INestApplication;

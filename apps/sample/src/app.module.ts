@@ -1,28 +1,34 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
-import { ConsoleOtpSender, OtpAuthModule, WebhookOtpSender, type OtpAuthModuleOptions } from 'nestjs-otp-auth';
-import { otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
-import type { DatabaseConfig, SampleConfig } from './config.js';
+import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
+import { TerminusModule } from '@nestjs/terminus';
+import type { Redis } from 'ioredis';
+import {
+  OtpAuthModule,
+  type OtpAuthModuleOptions,
+  type OtpAuthStore,
+  type OtpSender,
+  type RateLimitOptions,
+} from 'nestjs-otp-auth';
+import { RedisRateLimitStorage, RedisRevocationBroadcaster } from 'nestjs-otp-auth/redis';
+import type { RateLimitConfig, SampleConfig } from './config.js';
+import { AUDIT_EVENT_PREFIX, AuditLogListener } from './audit-log.listener.js';
 import { ExampleController } from './example.controller.js';
-import { User } from './user.entity.js';
+import { HealthController, SAMPLE_REDIS } from './health.controller.js';
+import { InfrastructureModule, SAMPLE_SENDER } from './infrastructure.module.js';
+import { PersistenceModule, SAMPLE_STORE } from './persistence.module.js';
+import type { SampleUser } from './sample-user.js';
 
-/** TypeORM connection options for a parsed `DATABASE_URL`. */
-function typeOrmOptions(database: DatabaseConfig): TypeOrmModuleOptions {
-  const common = {
-    entities: [User, ...otpAuthEntities],
-    // Creates and alters tables to match the entities: convenient for a sample, unsafe for
-    // production data. Production should set this to false and run migrations instead.
-    synchronize: true,
+/** Library rate-limit options from the parsed `RATE_LIMIT_*` settings (unset ones keep the defaults). */
+function rateLimitOptions(limits: RateLimitConfig): RateLimitOptions {
+  const defined = <T extends object>(scopes: T): Partial<T> =>
+    Object.fromEntries(Object.entries(scopes).filter(([, value]) => value !== undefined)) as Partial<T>;
+  return {
+    enabled: limits.enabled,
+    onStorageError: limits.onRedisError,
+    trustProxy: limits.trustProxy,
+    send: defined(limits.send) as RateLimitOptions['send'],
+    verify: defined(limits.verify) as RateLimitOptions['verify'],
   };
-  if (database.type === 'better-sqlite3') {
-    // SQLite creates the file but not its directory.
-    if (database.database !== ':memory:') mkdirSync(dirname(database.database), { recursive: true });
-    return { ...common, type: 'better-sqlite3', database: database.database };
-  }
-  return { ...common, type: database.type, url: database.url };
 }
 
 /** The root module class; its imports come from {@link createAppModule}. */
@@ -37,23 +43,44 @@ export class AppModule {}
  * @returns The root module: TypeORM, the OTP auth module with its routes, and the example routes.
  */
 export function createAppModule(config: SampleConfig): DynamicModule {
-  const { delivery } = config;
-  // Webhook delivery is a plain object; console delivery is an injectable class the module resolves.
-  const webhook =
-    delivery.kind === 'webhook' ? new WebhookOtpSender({ url: delivery.url, secret: delivery.secret }) : undefined;
-
   return {
     module: AppModule,
     imports: [
-      TypeOrmModule.forRoot(typeOrmOptions(config.database)),
+      PersistenceModule.forRoot(config.database),
+      EventEmitterModule.forRoot({ wildcard: true }),
+      TerminusModule,
+      InfrastructureModule.forRoot(config),
       OtpAuthModule.forRootAsync({
         isGlobal: true,
-        sender: webhook ? undefined : ConsoleOtpSender,
-        inject: [DataSource],
-        useFactory: (dataSource: DataSource): OtpAuthModuleOptions => ({
+        inject: [SAMPLE_STORE, EventEmitter2, SAMPLE_SENDER, SAMPLE_REDIS],
+        useFactory: (
+          store: OtpAuthStore,
+          emitter: EventEmitter2,
+          sender: OtpSender,
+          redis: Redis | null,
+        ): OtpAuthModuleOptions => ({
           secret: config.secret,
-          store: new TypeOrmOtpAuthStore(dataSource, { userEntity: User }),
-          sendOtp: webhook ? (email, code, context) => webhook.send(email, code, context) : undefined,
+          previousSecrets: [...config.previousSecrets],
+          store,
+          sendOtp: (email, code, context) => sender.send(email, code, context),
+          delivery: { mode: config.deliveryMode },
+          codeMode: config.codeMode,
+          stateless: { window: config.statelessWindow, drift: config.statelessDrift },
+          rateLimits: {
+            ...rateLimitOptions(config.rateLimits),
+            // With Redis, counters are shared by every instance; without it, each counts alone.
+            ...(redis
+              ? { storage: new RedisRateLimitStorage({ client: redis, keyPrefix: `${config.redisKeyPrefix}rl:` }) }
+              : {}),
+          },
+          ...(redis
+            ? {
+                revocationBroadcaster: new RedisRevocationBroadcaster({
+                  client: redis,
+                  channel: `${config.redisKeyPrefix}revocations`,
+                }),
+              }
+            : {}),
           developerMode: config.developerMode,
           accessTokenTtl: config.accessTokenTtl,
           refreshTokenTtl: config.refreshTokenTtl,
@@ -62,10 +89,17 @@ export function createAppModule(config: SampleConfig): DynamicModule {
           maxAttempts: config.maxAttempts,
           refreshTokenDelivery: config.refreshTokenDelivery,
           cookie: { secure: config.cookieSecure },
-          getAdditionalClaims: (user) => ({ display_name: (user as User).displayName ?? null }),
+          totp: { issuer: config.totpIssuer ?? 'OTP sample', window: config.totpWindow },
+          getAdditionalClaims: (user) => ({ display_name: (user as SampleUser).displayName ?? null }),
+          tokenEndpoints: { introspectionApiKeys: [...config.introspectionApiKeys] },
+          // Re-emitted on @nestjs/event-emitter, where AuditLogListener (or any app code) picks them up.
+          onEvent: (event) => {
+            emitter.emit(`${AUDIT_EVENT_PREFIX}.${event.type}`, event);
+          },
         }),
       }),
     ],
-    controllers: [ExampleController],
+    controllers: [ExampleController, HealthController],
+    providers: [AuditLogListener],
   };
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { loadConfig, type Environment } from './config.js';
 
 const SECRET = 'a'.repeat(64);
@@ -78,6 +79,11 @@ describe('loadConfig', () => {
       ['postgresql://u:p@db:5432/app', { type: 'postgres', url: 'postgres://u:p@db:5432/app' }],
       ['mysql://u:p@db:3306/app', { type: 'mysql', url: 'mysql://u:p@db:3306/app' }],
       ['mariadb://u:p@db:3306/app', { type: 'mysql', url: 'mysql://u:p@db:3306/app' }],
+      ['mongodb://u:p@db:27017/app', { type: 'mongodb', url: 'mongodb://u:p@db:27017/app' }],
+      [
+        'mongodb+srv://u:p@cluster.example.net/app',
+        { type: 'mongodb', url: 'mongodb+srv://u:p@cluster.example.net/app' },
+      ],
     ])('DATABASE_URL=%s', (url, expected) => {
       expect(loadConfig({ DATABASE_URL: url }).database).toEqual(expected);
     });
@@ -87,6 +93,50 @@ describe('loadConfig', () => {
       expect(config.secret).toBe(SECRET);
       expect(config.secretGenerated).toBe(false);
       expect(config.warnings).toEqual([]);
+    });
+
+    it('OTP_AUTH_PREVIOUS_SECRETS, comma-separated, and OTP_TOTP_ISSUER', () => {
+      const old = 'o'.repeat(40);
+      const config = loadConfig({ OTP_AUTH_SECRET: SECRET, OTP_AUTH_PREVIOUS_SECRETS: ` ${old} ,, ${'p'.repeat(32)}` });
+      expect(config.previousSecrets).toEqual([old, 'p'.repeat(32)]);
+      expect(loadConfig({}).previousSecrets).toEqual([]);
+      expect(loadConfig({ OTP_TOTP_ISSUER: 'Acme Corp' }).totpIssuer).toBe('Acme Corp');
+      const key = 'k'.repeat(32);
+      expect(loadConfig({ OTP_INTROSPECTION_API_KEYS: `${key}, ${key}2` }).introspectionApiKeys).toEqual([
+        key,
+        `${key}2`,
+      ]);
+    });
+
+    it('OTP_DELIVERY=smtp and sms, REDIS_URL, rate limits, trusted proxies and the code mode', () => {
+      expect(
+        loadConfig({ OTP_DELIVERY: 'smtp', SMTP_URL: 'smtp://u:p@mail:587', SMTP_FROM: 'A <a@b.c>' }).delivery,
+      ).toEqual({ kind: 'smtp', url: 'smtp://u:p@mail:587', from: 'A <a@b.c>' });
+      expect(
+        loadConfig({
+          OTP_DELIVERY: 'sms',
+          SMS_ACCOUNT_SID: 'AC1',
+          SMS_AUTH_TOKEN: 't',
+          SMS_MESSAGING_SERVICE_SID: 'MG1',
+        }).delivery,
+      ).toMatchObject({ kind: 'sms', messagingServiceSid: 'MG1', from: undefined });
+      expect(loadConfig({ REDIS_URL: 'redis://cache:6379/2' }).redisUrl).toBe('redis://cache:6379/2');
+      const limits = loadConfig({
+        RATE_LIMIT_SEND_PER_EMAIL: '3/300',
+        RATE_LIMIT_VERIFY_GLOBAL: 'off',
+        RATE_LIMIT_ON_REDIS_ERROR: 'fail-closed',
+        TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+      }).rateLimits;
+      expect(limits.send.perEmail).toEqual({ limit: 3, window: 300 });
+      expect(limits.send.perIp).toBeUndefined();
+      expect(limits.verify.global).toBe(false);
+      expect(limits.onRedisError).toBe('fail-closed');
+      expect(limits.trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
+      expect(loadConfig({ TRUST_PROXY: '1' }).rateLimits.trustProxy).toBe(1);
+      expect(loadConfig({ OTP_CODE_MODE: 'stateless', OTP_STATELESS_WINDOW: '120' })).toMatchObject({
+        codeMode: 'stateless',
+        statelessWindow: 120,
+      });
     });
 
     it('OTP_DELIVERY=webhook with OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET', () => {
@@ -119,6 +169,7 @@ describe('loadConfig', () => {
       ['OTP_TTL', '300', 'otpTtl'],
       ['OTP_RESEND_COOLDOWN', '30', 'resendCooldown'],
       ['OTP_MAX_ATTEMPTS', '3', 'maxAttempts'],
+      ['OTP_TOTP_WINDOW', '0', 'totpWindow'],
     ] as const)('%s', (name, value, field) => {
       expect(loadConfig({ [name]: value })[field]).toBe(Number(value));
     });
@@ -156,16 +207,34 @@ describe('loadConfig', () => {
     });
   });
 
+  it('accepts .env.example as it is shipped', () => {
+    const env: Record<string, string> = {};
+    for (const line of readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8').split('\n')) {
+      const match = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+      if (match) env[match[1]!] = match[2]!;
+    }
+    expect(Object.keys(env).length).toBeGreaterThan(30);
+    expect(() => loadConfig(env)).not.toThrow();
+  });
+
   describe('refusing bad values with an error that names the variable', () => {
     it.each<[string, Environment, string]>([
       ['PORT=abc', { PORT: 'abc' }, 'PORT'],
       ['PORT=70000', { PORT: '70000' }, 'PORT'],
       ['PORT=0', { PORT: '0' }, 'PORT'],
-      ['DATABASE_URL=mongodb://x', { DATABASE_URL: 'mongodb://x' }, 'DATABASE_URL'],
       ['DATABASE_URL=ftp://x', { DATABASE_URL: 'ftp://x' }, 'DATABASE_URL'],
       ['DATABASE_URL=sqlite:', { DATABASE_URL: 'sqlite:' }, 'DATABASE_URL'],
       ['DATABASE_URL=not a url', { DATABASE_URL: 'not a url' }, 'DATABASE_URL'],
-      ['OTP_DELIVERY=sms', { OTP_DELIVERY: 'sms' }, 'OTP_DELIVERY'],
+      ['OTP_DELIVERY=pigeon', { OTP_DELIVERY: 'pigeon' }, 'OTP_DELIVERY'],
+      ['smtp without SMTP_URL', { OTP_DELIVERY: 'smtp', SMTP_FROM: 'a@b.c' }, 'SMTP_URL'],
+      ['smtp without SMTP_FROM', { OTP_DELIVERY: 'smtp', SMTP_URL: 'smtp://mail:25' }, 'SMTP_FROM'],
+      ['sms without credentials', { OTP_DELIVERY: 'sms', SMS_FROM: '+15005550006' }, 'SMS_ACCOUNT_SID'],
+      ['sms without a sender', { OTP_DELIVERY: 'sms', SMS_ACCOUNT_SID: 'AC1', SMS_AUTH_TOKEN: 't' }, 'SMS_FROM'],
+      ['REDIS_URL=http://x', { REDIS_URL: 'http://x' }, 'REDIS_URL'],
+      ['RATE_LIMIT_SEND_PER_IP=lots', { RATE_LIMIT_SEND_PER_IP: 'lots' }, 'RATE_LIMIT_SEND_PER_IP'],
+      ['RATE_LIMIT_VERIFY_PER_EMAIL=0/60', { RATE_LIMIT_VERIFY_PER_EMAIL: '0/60' }, 'RATE_LIMIT_VERIFY_PER_EMAIL'],
+      ['TRUST_PROXY=true', { TRUST_PROXY: 'true' }, 'TRUST_PROXY'],
+      ['OTP_CODE_MODE=random', { OTP_CODE_MODE: 'random' }, 'OTP_CODE_MODE'],
       ['webhook without OTP_WEBHOOK_URL', { OTP_DELIVERY: 'webhook', OTP_WEBHOOK_SECRET: 'shared' }, 'OTP_WEBHOOK_URL'],
       [
         'webhook with a non-http OTP_WEBHOOK_URL',
@@ -186,6 +255,15 @@ describe('loadConfig', () => {
       ['OTP_RESEND_COOLDOWN=0x10', { OTP_RESEND_COOLDOWN: '0x10' }, 'OTP_RESEND_COOLDOWN'],
       ['OTP_MAX_ATTEMPTS=0', { OTP_MAX_ATTEMPTS: '0' }, 'OTP_MAX_ATTEMPTS'],
       ['OTP_MAX_ATTEMPTS=101', { OTP_MAX_ATTEMPTS: '101' }, 'OTP_MAX_ATTEMPTS'],
+      ['a short introspection key', { OTP_INTROSPECTION_API_KEYS: 'short' }, 'OTP_INTROSPECTION_API_KEYS'],
+      ['OTP_TOTP_WINDOW=11', { OTP_TOTP_WINDOW: '11' }, 'OTP_TOTP_WINDOW'],
+      ['OTP_TOTP_ISSUER with a colon', { OTP_TOTP_ISSUER: 'Acme:Corp' }, 'OTP_TOTP_ISSUER'],
+      ['a short previous secret', { OTP_AUTH_PREVIOUS_SECRETS: 'short-one' }, 'OTP_AUTH_PREVIOUS_SECRETS'],
+      [
+        'the current secret listed as previous',
+        { OTP_AUTH_SECRET: SECRET, OTP_AUTH_PREVIOUS_SECRETS: SECRET },
+        'OTP_AUTH_PREVIOUS_SECRETS',
+      ],
       ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
       ['HTTP_PLATFORM=koa', { HTTP_PLATFORM: 'koa' }, 'HTTP_PLATFORM'],
       ['OTP_DEVELOPER_MODE=yes', { OTP_DEVELOPER_MODE: 'yes' }, 'OTP_DEVELOPER_MODE'],
@@ -207,8 +285,7 @@ describe('loadConfig', () => {
       'postgresql://admin:hunter2-pw@[not-a-host/app',
       'mysql://admin:hunter2-pw@db:port/app',
       'mariadb://admin:hunter2-pw@db:99999/app',
-      'mongodb://admin:hunter2-pw@db/app',
-      'mongodb+srv://admin:hunter2-pw@cluster.example.net/app',
+      'mongodb://admin:hunter2-pw@[not-a-host/app',
       'redis://admin:hunter2-pw@db:6379',
       'admin:hunter2-pw@db/app',
     ])('never puts the password of DATABASE_URL=%s in the error', (url) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { LogLevel } from '@nestjs/common';
-import { MIN_SECRET_LENGTH, type RefreshTokenDelivery } from 'nestjs-otp-auth';
+import { MIN_API_KEY_LENGTH, MIN_SECRET_LENGTH, type RefreshTokenDelivery } from 'nestjs-otp-auth';
 
 /**
  * Where the sample app keeps its data, derived from `DATABASE_URL`.
@@ -9,11 +9,39 @@ import { MIN_SECRET_LENGTH, type RefreshTokenDelivery } from 'nestjs-otp-auth';
 export type DatabaseConfig =
   | { readonly type: 'better-sqlite3'; readonly database: string }
   | { readonly type: 'postgres'; readonly url: string }
-  | { readonly type: 'mysql'; readonly url: string };
+  | { readonly type: 'mysql'; readonly url: string }
+  | { readonly type: 'mongodb'; readonly url: string };
 
 /** How sign-in codes leave the service (`OTP_DELIVERY`). */
 export type DeliveryConfig =
-  { readonly kind: 'console' } | { readonly kind: 'webhook'; readonly url: string; readonly secret: string };
+  | { readonly kind: 'console' }
+  | { readonly kind: 'webhook'; readonly url: string; readonly secret: string }
+  | { readonly kind: 'smtp'; readonly url: string; readonly from: string }
+  | {
+      readonly kind: 'sms';
+      readonly accountSid: string;
+      readonly authToken: string;
+      readonly from: string | undefined;
+      readonly messagingServiceSid: string | undefined;
+      readonly baseUrl: string | undefined;
+    };
+
+/** A request limit from `RATE_LIMIT_*` (`<limit>/<window seconds>`), or false for `off`. */
+export type LimitSetting = { readonly limit: number; readonly window: number } | false | undefined;
+
+/** Request limits and where their counters live. */
+export interface RateLimitConfig {
+  readonly enabled: boolean;
+  readonly onRedisError: 'local' | 'fail-closed' | 'fail-open';
+  readonly trustProxy: false | number | readonly string[];
+  readonly send: {
+    readonly perEmail: LimitSetting;
+    readonly perEmailDaily: LimitSetting;
+    readonly perIp: LimitSetting;
+    readonly global: LimitSetting;
+  };
+  readonly verify: { readonly perEmail: LimitSetting; readonly perIp: LimitSetting; readonly global: LimitSetting };
+}
 
 /** The HTTP server Nest runs on (`HTTP_PLATFORM`). */
 export type HttpPlatform = 'express' | 'fastify';
@@ -33,6 +61,18 @@ export interface SampleConfig {
   readonly secretGenerated: boolean;
   readonly developerMode: boolean | undefined;
   readonly delivery: DeliveryConfig;
+  /** `OTP_DELIVERY_MODE`: wait for the sender (inline) or answer at once and send in the background (outbox). */
+  readonly deliveryMode: 'inline' | 'outbox';
+  /** Name in messages (`OTP_APP_NAME`). */
+  readonly appName: string;
+  /** `REDIS_URL`: shared rate limits, stateless markers and instant revocation across instances. */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`), for several deployments on one Redis. */
+  readonly redisKeyPrefix: string;
+  readonly rateLimits: RateLimitConfig;
+  readonly codeMode: 'stored' | 'stateless';
+  readonly statelessWindow: number | undefined;
+  readonly statelessDrift: number | undefined;
   readonly refreshTokenDelivery: RefreshTokenDelivery;
   readonly cookieSecure: boolean;
   readonly accessTokenTtl: number | undefined;
@@ -40,6 +80,12 @@ export interface SampleConfig {
   readonly otpTtl: number | undefined;
   readonly resendCooldown: number | undefined;
   readonly maxAttempts: number | undefined;
+  /** Former `OTP_AUTH_SECRET` values still accepted for TOTP secrets and backup codes. */
+  readonly previousSecrets: readonly string[];
+  readonly totpIssuer: string | undefined;
+  /** Keys allowed to call `POST /auth/introspect`; empty leaves introspection off. */
+  readonly introspectionApiKeys: readonly string[];
+  readonly totpWindow: number | undefined;
   readonly logLevel: LogLevelName;
   /** The Nest logger levels that `logLevel` enables. */
   readonly logLevels: LogLevel[];
@@ -70,6 +116,14 @@ function oneOf<T extends string>(env: Environment, name: string, accepted: reado
   return match;
 }
 
+/** A comma-separated list, entries trimmed, empty ones dropped; [] when unset. */
+function commaList(env: Environment, name: string): string[] {
+  return (read(env, name) ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+}
+
 function bool(env: Environment, name: string): boolean | undefined {
   const value = read(env, name);
   if (value === undefined) return undefined;
@@ -80,13 +134,14 @@ function bool(env: Environment, name: string): boolean | undefined {
 }
 
 function positiveInteger(env: Environment, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  // (min may be 0 for counts such as OTP_TOTP_WINDOW.)
   const value = read(env, name);
   if (value === undefined) return undefined;
   // A strict pattern: Number() would accept "1e3", "0x10" and " 12 ".
   const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
     const range = max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : '';
-    throw new Error(`${name} must be a positive integer${range} (got "${value}").`);
+    throw new Error(`${name} must be ${min === 0 ? 'an' : 'a positive'} integer${range} (got "${value}").`);
   }
   return parsed;
 }
@@ -102,6 +157,9 @@ const LIMITS = {
   OTP_TTL: [1, DAY],
   OTP_RESEND_COOLDOWN: [1, DAY],
   OTP_MAX_ATTEMPTS: [1, 100],
+  OTP_TOTP_WINDOW: [0, 10],
+  OTP_STATELESS_WINDOW: [30, 3600],
+  OTP_STATELESS_DRIFT: [0, 5],
 } as const satisfies Record<string, readonly [number, number]>;
 
 function limited(env: Environment, name: keyof typeof LIMITS): number | undefined {
@@ -111,7 +169,7 @@ function limited(env: Environment, name: keyof typeof LIMITS): number | undefine
 
 const DATABASE_URL_FORMS =
   'sqlite:<path> (e.g. sqlite:./data/sample.sqlite), sqlite::memory:, postgres://user:pass@host:5432/db, ' +
-  'postgresql://..., mysql://user:pass@host:3306/db or mariadb://...';
+  'postgresql://..., mysql://user:pass@host:3306/db, mariadb://..., mongodb://host:27017/db or mongodb+srv://...';
 
 /** Parses `DATABASE_URL`. Error messages name the scheme only, so passwords never reach logs. */
 function database(env: Environment): DatabaseConfig {
@@ -137,7 +195,9 @@ function database(env: Environment): DatabaseConfig {
       : { type: 'mysql', url: `mysql${rest}` };
   }
   if (scheme === 'mongodb' || scheme === 'mongodb+srv') {
-    throw new Error(`DATABASE_URL: MongoDB (${scheme}://) is not supported yet; accepted: ${DATABASE_URL_FORMS}.`);
+    if (!URL.canParse(url))
+      throw new Error(`DATABASE_URL is not a valid ${scheme}:// URL; accepted: ${DATABASE_URL_FORMS}.`);
+    return { type: 'mongodb', url };
   }
   throw new Error(
     `DATABASE_URL: ${scheme ? `the scheme "${scheme}:" is not supported` : 'not a URL'}; accepted: ${DATABASE_URL_FORMS}.`,
@@ -145,16 +205,46 @@ function database(env: Environment): DatabaseConfig {
 }
 
 function delivery(env: Environment, production: boolean): DeliveryConfig {
-  const kind = oneOf(env, 'OTP_DELIVERY', ['console', 'webhook'] as const, 'console');
+  const kind = oneOf(env, 'OTP_DELIVERY', ['console', 'webhook', 'smtp', 'sms'] as const, 'console');
   if (kind === 'console') {
     if (production) {
       // Anyone who can read the logs could sign in as anyone.
       throw new Error(
         'OTP_DELIVERY=console (the default) prints codes to the log and is refused when NODE_ENV=production; ' +
-          'set OTP_DELIVERY=webhook with OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET.',
+          'set OTP_DELIVERY=smtp (SMTP_URL, SMTP_FROM), sms (SMS_*) or webhook (OTP_WEBHOOK_URL, OTP_WEBHOOK_SECRET).',
       );
     }
     return { kind };
+  }
+  if (kind === 'smtp') {
+    const url = read(env, 'SMTP_URL');
+    const from = read(env, 'SMTP_FROM');
+    if (url === undefined || !/^smtps?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
+      // Only the scheme is echoed: the URL may carry a password.
+      throw new Error('SMTP_URL is required when OTP_DELIVERY=smtp: smtp://user:pass@host:587 or smtps://host:465.');
+    }
+    if (from === undefined) {
+      throw new Error('SMTP_FROM is required when OTP_DELIVERY=smtp, e.g. "Acme <no-reply@acme.example>".');
+    }
+    return { kind, url, from };
+  }
+  if (kind === 'sms') {
+    const accountSid = read(env, 'SMS_ACCOUNT_SID');
+    const authToken = read(env, 'SMS_AUTH_TOKEN');
+    const from = read(env, 'SMS_FROM');
+    const messagingServiceSid = read(env, 'SMS_MESSAGING_SERVICE_SID');
+    const baseUrl = read(env, 'SMS_BASE_URL');
+    if (accountSid === undefined || authToken === undefined) {
+      throw new Error('SMS_ACCOUNT_SID and SMS_AUTH_TOKEN are required when OTP_DELIVERY=sms (Twilio credentials).');
+    }
+    if ((from === undefined) === (messagingServiceSid === undefined)) {
+      throw new Error('OTP_DELIVERY=sms needs exactly one of SMS_FROM (a phone number) and SMS_MESSAGING_SERVICE_SID.');
+    }
+    if (baseUrl !== undefined && !URL.canParse(baseUrl)) {
+      // The value is not echoed: URLs can carry credentials or tokens.
+      throw new Error('SMS_BASE_URL must be an http(s) URL, e.g. https://api.twilio.com.');
+    }
+    return { kind, accountSid, authToken, from, messagingServiceSid, baseUrl };
   }
   const url = read(env, 'OTP_WEBHOOK_URL');
   const secret = read(env, 'OTP_WEBHOOK_SECRET');
@@ -162,7 +252,8 @@ function delivery(env: Environment, production: boolean): DeliveryConfig {
     throw new Error('OTP_WEBHOOK_URL is required when OTP_DELIVERY=webhook (an http:// or https:// URL).');
   }
   if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
-    throw new Error(`OTP_WEBHOOK_URL must be an http:// or https:// URL (got "${url}").`);
+    // The value is not echoed: webhook URLs often carry a token.
+    throw new Error('OTP_WEBHOOK_URL must be an http:// or https:// URL, e.g. https://hooks.example.com/otp.');
   }
   if (secret === undefined) {
     throw new Error(
@@ -170,6 +261,97 @@ function delivery(env: Environment, production: boolean): DeliveryConfig {
     );
   }
   return { kind, url, secret };
+}
+
+/** `RATE_LIMIT_*`: `<limit>/<window seconds>` (e.g. `5/600`), or `off`. */
+function limitSetting(env: Environment, name: string): LimitSetting {
+  const value = read(env, name);
+  if (value === undefined) return undefined;
+  if (value.toLowerCase() === 'off') return false;
+  const match = /^(\d{1,8})\/(\d{1,8})$/.exec(value);
+  const limit = Number(match?.[1]);
+  const window = Number(match?.[2]);
+  if (!match || limit < 1 || window < 1 || window > 366 * DAY) {
+    throw new Error(`${name} must be <limit>/<window seconds> such as 5/600, or off (got "${value}").`);
+  }
+  return { limit, window };
+}
+
+function trustProxy(env: Environment): false | number | string[] {
+  const value = read(env, 'TRUST_PROXY');
+  if (value === undefined || value.toLowerCase() === 'false') return false;
+  if (/^\d{1,2}$/.test(value)) return Number(value);
+  if (value.toLowerCase() === 'true') {
+    throw new Error(
+      'TRUST_PROXY=true would let any client choose its IP; give the hop count (e.g. 1) or the proxy addresses/CIDRs.',
+    );
+  }
+  return commaList(env, 'TRUST_PROXY');
+}
+
+function rateLimits(env: Environment): RateLimitConfig {
+  return {
+    enabled: bool(env, 'RATE_LIMITS_ENABLED') ?? true,
+    onRedisError: oneOf(env, 'RATE_LIMIT_ON_REDIS_ERROR', ['local', 'fail-closed', 'fail-open'] as const, 'local'),
+    trustProxy: trustProxy(env),
+    send: {
+      perEmail: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL'),
+      perEmailDaily: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL_DAILY'),
+      perIp: limitSetting(env, 'RATE_LIMIT_SEND_PER_IP'),
+      global: limitSetting(env, 'RATE_LIMIT_SEND_GLOBAL'),
+    },
+    verify: {
+      perEmail: limitSetting(env, 'RATE_LIMIT_VERIFY_PER_EMAIL'),
+      perIp: limitSetting(env, 'RATE_LIMIT_VERIFY_PER_IP'),
+      global: limitSetting(env, 'RATE_LIMIT_VERIFY_GLOBAL'),
+    },
+  };
+}
+
+function redisUrl(env: Environment): string | undefined {
+  const url = read(env, 'REDIS_URL');
+  if (url !== undefined && (!/^rediss?:\/\/[^/]/i.test(url) || !URL.canParse(url))) {
+    throw new Error('REDIS_URL must be redis://[user:pass@]host:6379[/db] or rediss://...');
+  }
+  return url;
+}
+
+function previousSecrets(env: Environment, current: string): string[] {
+  const list = commaList(env, 'OTP_AUTH_PREVIOUS_SECRETS');
+  list.forEach((value, index) => {
+    if (value.length < MIN_SECRET_LENGTH) {
+      throw new Error(
+        `OTP_AUTH_PREVIOUS_SECRETS: entry ${index + 1} is ${value.length} characters; each former secret must be at least ${MIN_SECRET_LENGTH}.`,
+      );
+    }
+    if (value === current) {
+      throw new Error(
+        `OTP_AUTH_PREVIOUS_SECRETS: entry ${index + 1} equals OTP_AUTH_SECRET; list only former secrets.`,
+      );
+    }
+  });
+  return list;
+}
+
+function introspectionApiKeys(env: Environment): string[] {
+  const keys = commaList(env, 'OTP_INTROSPECTION_API_KEYS');
+  keys.forEach((key, index) => {
+    if (key.length < MIN_API_KEY_LENGTH) {
+      throw new Error(
+        `OTP_INTROSPECTION_API_KEYS: key ${index + 1} is ${key.length} characters; each must be at least ${MIN_API_KEY_LENGTH} (\`openssl rand -hex 32\`).`,
+      );
+    }
+  });
+  return keys;
+}
+
+function totpIssuer(env: Environment): string | undefined {
+  const issuer = read(env, 'OTP_TOTP_ISSUER');
+  if (issuer !== undefined && (issuer.includes(':') || issuer.length > 64)) {
+    // The key URI format uses ':' to separate issuer and account.
+    throw new Error(`OTP_TOTP_ISSUER may not contain ":" and is at most 64 characters (got "${issuer}").`);
+  }
+  return issuer;
 }
 
 /**
@@ -222,6 +404,14 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     secretGenerated,
     developerMode,
     delivery: delivery(env, production),
+    deliveryMode: oneOf(env, 'OTP_DELIVERY_MODE', ['inline', 'outbox'] as const, 'inline'),
+    appName: read(env, 'OTP_APP_NAME') ?? 'OTP sample',
+    redisUrl: redisUrl(env),
+    redisKeyPrefix: read(env, 'REDIS_KEY_PREFIX') ?? 'otp:',
+    rateLimits: rateLimits(env),
+    codeMode: oneOf(env, 'OTP_CODE_MODE', ['stored', 'stateless'] as const, 'stored'),
+    statelessWindow: limited(env, 'OTP_STATELESS_WINDOW'),
+    statelessDrift: limited(env, 'OTP_STATELESS_DRIFT'),
     refreshTokenDelivery: oneOf(env, 'REFRESH_TOKEN_DELIVERY', ['cookie', 'body', 'both'] as const, 'cookie'),
     cookieSecure: bool(env, 'COOKIE_SECURE') ?? true,
     accessTokenTtl: limited(env, 'ACCESS_TOKEN_TTL'),
@@ -229,6 +419,10 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     otpTtl: limited(env, 'OTP_TTL'),
     resendCooldown: limited(env, 'OTP_RESEND_COOLDOWN'),
     maxAttempts: limited(env, 'OTP_MAX_ATTEMPTS'),
+    previousSecrets: previousSecrets(env, secret),
+    totpIssuer: totpIssuer(env),
+    introspectionApiKeys: introspectionApiKeys(env),
+    totpWindow: limited(env, 'OTP_TOTP_WINDOW'),
     logLevel,
     logLevels,
     platform: oneOf(env, 'HTTP_PLATFORM', ['express', 'fastify'] as const, 'express'),

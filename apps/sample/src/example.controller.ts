@@ -15,7 +15,7 @@ import {
   VerifiedUserGuard,
   type AccessTokenClaims,
 } from 'nestjs-otp-auth';
-import type { User } from './user.entity.js';
+import type { SampleUser } from './sample-user.js';
 
 /** Answer of `GET /protected`. */
 export class ProtectedResponseDto {
@@ -31,8 +31,8 @@ export class VerifiedOnlyResponseDto {
   @ApiProperty({ example: 'Access granted to verified user' })
   message!: string;
 
-  @ApiProperty({ example: 1 })
-  user_id!: number;
+  @ApiProperty({ example: 1, description: 'The user id: a number on SQL databases, an ObjectId string on MongoDB.' })
+  user_id!: number | string;
 
   @ApiProperty({ example: 'user@example.com' })
   email!: string;
@@ -67,7 +67,7 @@ export class ExampleController {
   @UseGuards(VerifiedUserGuard)
   @ApiOperation({ summary: 'A valid access token of a user that still exists and is verified' })
   @ApiOkResponse({ type: VerifiedOnlyResponseDto })
-  verifiedOnly(@CurrentUser() user: User): VerifiedOnlyResponseDto {
+  verifiedOnly(@CurrentUser() user: SampleUser): VerifiedOnlyResponseDto {
     return { message: 'Access granted to verified user', user_id: user.id, email: user.email };
   }
 

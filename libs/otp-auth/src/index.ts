@@ -19,6 +19,9 @@ export type {
   RefreshTokenDelivery,
   AdditionalClaims,
   TotpOptions,
+  TokenEndpointOptions,
+  DeliveryOptions,
+  StatelessCodeOptions,
 } from './options/otp-auth-options.interface.js';
 export {
   OtpAuthConfigurationError,
@@ -35,6 +38,8 @@ export {
   type CodeRequestResult,
 } from './codes/login-code.service.js';
 export { generateNumericCode, developerCode } from './codes/code-generator.js';
+export { deriveStatelessCode, windowCounter, MAX_STATELESS_CODE_DIGITS } from './codes/stateless-code.js';
+export { StatelessLoginCodes, MAX_STATELESS_CODES_PER_WINDOW } from './codes/stateless-login-codes.js';
 export { SessionService, INVALID_REFRESH_MESSAGE, type SessionTokens } from './tokens/session.service.js';
 export { AccessTokenService, INVALID_TOKEN_MESSAGE, type IssuedAccessToken } from './tokens/access-token.service.js';
 export { RevocationList } from './tokens/revocation-list.js';
@@ -57,6 +62,68 @@ export {
   type OtpPurpose,
 } from './delivery/otp-sender.interface.js';
 export { ConsoleOtpSender } from './delivery/console-otp.sender.js';
+export { PermanentDeliveryError } from './delivery/otp-sender.interface.js';
+export { CodeOutbox, type OutboxMessage } from './delivery/code-outbox.js';
+export {
+  OtpMessageTemplates,
+  OTP_TEMPLATE_PLACEHOLDERS,
+  type OtpTemplatePlaceholder,
+  type OtpMessageTemplate,
+  type OtpMessageOverrides,
+  type OtpMessageTemplatesOptions,
+  type RenderedOtpEmail,
+} from './delivery/message-templates.js';
+export { SmsOtpSender, type SmsOtpSenderOptions, type SmsRecipientResolver } from './delivery/sms-otp.sender.js';
+export {
+  OtpRateLimiter,
+  RateLimited,
+  TooManyRequestsException,
+  RateLimitUnavailableException,
+  type RateLimitedAction,
+  type RateLimitSubject,
+  type RateLimitVerdict,
+} from './rate-limits/otp-rate-limiter.js';
+export { OtpRateLimitGuard } from './rate-limits/otp-rate-limit.guard.js';
+export {
+  RATE_LIMIT_DEFAULTS,
+  type RateLimitOptions,
+  type RateLimitRule,
+  type RateLimitScopes,
+  type SendRateLimitScopes,
+} from './rate-limits/rate-limit-rules.js';
+export type * from './rate-limits/rate-limit-storage.interface.js';
+export { OTP_RATE_LIMIT_STORAGE } from './rate-limits/rate-limit-storage.interface.js';
+export {
+  InMemoryRateLimitStorage,
+  DEFAULT_MAX_RATE_LIMIT_KEYS,
+  type InMemoryRateLimitStorageOptions,
+} from './rate-limits/in-memory-rate-limit.storage.js';
+export {
+  FallbackRateLimitStorage,
+  RateLimitUnavailableError,
+  RateLimitStorageTimeoutError,
+  type RateLimitFailurePolicy,
+  type FallbackRateLimitStorageOptions,
+  type RateLimitStorageErrorInfo,
+} from './rate-limits/fallback-rate-limit.storage.js';
+export {
+  resolveClientIp,
+  rateLimitKeyForIp,
+  normalizeIp,
+  type TrustProxy,
+  type ClientIpRequest,
+} from './rate-limits/client-ip.js';
+export { rateLimitHeaders, type RateLimitHeaders } from './rate-limits/rate-limit-headers.js';
+export { RateLimitThrottlerStorage, type RateLimitThrottlerStorageOptions } from './rate-limits/throttler-storage.js';
+export type { RevocationBroadcaster } from './tokens/revocation-broadcaster.interface.js';
+export {
+  OtpAuthEvents,
+  type OtpAuthEvent,
+  type OtpAuthEventType,
+  type TimedOtpAuthEvent,
+  type RefusalReason,
+  type SessionRevocationReason,
+} from './events/otp-auth-event.js';
 export {
   WebhookOtpSender,
   signWebhookBody,
@@ -67,6 +134,14 @@ export {
 export { OtpAuthRoutes, createOtpAuthController } from './http/otp-auth.controller.js';
 export * from './http/dto.js';
 export { SecretKeys } from './crypto/secret-keys.js';
+export {
+  TokenEndpointRoutes,
+  createTokenEndpointController,
+  AUTH_USER_HEADER,
+  AUTH_CLAIMS_HEADER,
+} from './introspection/token-endpoints.controller.js';
+export { IntrospectionApiKeys, MIN_API_KEY_LENGTH } from './introspection/introspection-api-keys.js';
+export * from './introspection/introspection.dto.js';
 export {
   TotpService,
   hasSecondFactor,

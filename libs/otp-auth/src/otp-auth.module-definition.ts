@@ -4,6 +4,7 @@ import { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 import { OTP_SENDER, type OtpSender } from './delivery/otp-sender.interface.js';
 import { createOtpAuthController } from './http/otp-auth.controller.js';
 import { createTotpController } from './totp/totp.controller.js';
+import { createTokenEndpointController } from './introspection/token-endpoints.controller.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 import type { OtpAuthModuleExtras, OtpAuthModuleOptions } from './options/otp-auth-options.interface.js';
 import {
@@ -77,7 +78,13 @@ export const {
       global: extras.isGlobal ?? false,
       providers,
       controllers:
-        extras.mountRoutes === false ? [] : [createOtpAuthController(routePrefix), createTotpController(routePrefix)],
+        extras.mountRoutes === false
+          ? []
+          : [
+              createOtpAuthController(routePrefix),
+              createTotpController(routePrefix),
+              createTokenEndpointController(routePrefix),
+            ],
     };
   })
   .build();

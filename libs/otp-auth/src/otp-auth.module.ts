@@ -1,6 +1,11 @@
 import { Module } from '@nestjs/common';
 import { LoginCodeService } from './codes/login-code.service.js';
+import { StatelessLoginCodes } from './codes/stateless-login-codes.js';
+import { CodeOutbox } from './delivery/code-outbox.js';
 import { OTP_SENDER } from './delivery/otp-sender.interface.js';
+import { OtpAuthEvents } from './events/otp-auth-event.js';
+import { OtpRateLimitGuard } from './rate-limits/otp-rate-limit.guard.js';
+import { OtpRateLimiter } from './rate-limits/otp-rate-limiter.js';
 import { OtpAuthGuard } from './guards/otp-auth.guard.js';
 import { VerifiedUserGuard } from './guards/verified-user.guard.js';
 import { MfaGuard } from './guards/require-mfa.js';
@@ -31,10 +36,15 @@ import { SessionService } from './tokens/session.service.js';
  */
 @Module({
   providers: [
+    OtpAuthEvents,
+    OtpRateLimiter,
+    OtpRateLimitGuard,
     RevocationList,
     AccessTokenService,
     SessionService,
     LoginCodeService,
+    StatelessLoginCodes,
+    CodeOutbox,
     OtpAuthService,
     OtpAuthGuard,
     VerifiedUserGuard,
@@ -46,10 +56,14 @@ import { SessionService } from './tokens/session.service.js';
   exports: [
     OTP_AUTH_CONFIG,
     OTP_SENDER,
+    OtpAuthEvents,
+    OtpRateLimiter,
+    OtpRateLimitGuard,
     RevocationList,
     AccessTokenService,
     SessionService,
     LoginCodeService,
+    CodeOutbox,
     OtpAuthService,
     OtpAuthGuard,
     VerifiedUserGuard,

@@ -6,7 +6,7 @@ import type { CleanupReport, StoredUser } from './store/otp-auth-store.interface
 import type { AccessTokenClaims } from './tokens/access-token-claims.js';
 import { SessionService, type SessionTokens } from './tokens/session.service.js';
 import { MfaChallengeService, type SignInResult } from './totp/mfa-challenge.service.js';
-import type { SecondFactorProof } from './totp/totp.service.js';
+import { SECOND_FACTOR_AMR, type SecondFactorProof } from './totp/totp.service.js';
 
 /** Trims and lower-cases an address, as every entry point does before using it. */
 export function normalizeEmail(email: string): string {
@@ -26,9 +26,12 @@ export class OtpAuthService {
     private readonly mfa: MfaChallengeService,
   ) {}
 
-  /** Sends a login code to an address (same result whether or not it has an account). */
-  requestOtp(email: string): Promise<CodeRequestResult> {
-    return this.codes.requestCode(normalizeEmail(email));
+  /**
+   * Sends a login code to an address (same result whether or not it has an account).
+   * `locale` (a BCP 47 tag) picks the message language where the sender supports it.
+   */
+  requestOtp(email: string, options: { locale?: string } = {}): Promise<CodeRequestResult> {
+    return this.codes.requestCode(normalizeEmail(email), options.locale);
   }
 
   /**
@@ -45,7 +48,13 @@ export class OtpAuthService {
    * for a user your code has authenticated, or returns a TOTP challenge when the user has 2FA on.
    * `amr` lists the methods used, e.g. `['pwd']`. There is no way around the second factor here.
    */
-  signInWithFirstFactor(user: StoredUser, amr: readonly string[]): Promise<SignInResult> {
+  async signInWithFirstFactor(user: StoredUser, amr: readonly string[]): Promise<SignInResult> {
+    for (const method of amr) {
+      // A caller cannot claim a second factor, or smuggle one in through the stored comma list.
+      if (!/^[a-z0-9_-]{1,16}$/i.test(method) || SECOND_FACTOR_AMR.has(method)) {
+        throw new TypeError(`signInWithFirstFactor: "${method}" is not a first-factor method name.`);
+      }
+    }
     return this.mfa.completeFirstFactor(user, amr);
   }
 

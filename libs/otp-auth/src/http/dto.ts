@@ -15,6 +15,18 @@ export class RequestOtpDto {
   email!: string;
 }
 
+/** Body of `POST /request-otp`: an address and, optionally, the language of the message. */
+export class RequestOtpBodyDto extends RequestOtpDto {
+  @ApiPropertyOptional({
+    example: 'de-CH',
+    description: 'BCP 47 language tag for the message; default the app default.',
+  })
+  @IsOptional()
+  @IsString({ message: 'locale must be a string' })
+  @Matches(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$/, { message: 'locale must be a language tag such as en or de-CH' })
+  locale?: string;
+}
+
 /** Body of `POST /verify-otp`. */
 export class VerifyOtpDto extends RequestOtpDto {
   @ApiProperty({ example: '123456', description: 'The digits received by email.' })

@@ -1,6 +1,7 @@
 import {
   Body,
   Controller,
+  ForbiddenException,
   Header,
   HttpCode,
   Inject,
@@ -33,14 +34,16 @@ import { INVALID_REFRESH_MESSAGE, type SessionTokens } from '../tokens/session.s
 import {
   MfaRequiredResponseDto,
   RefreshTokenBodyDto,
-  RequestOtpDto,
+  RequestOtpBodyDto,
   RequestOtpResponseDto,
   TokenResponseDto,
   VerifyOtpDto,
 } from './dto.js';
-import { clearRefreshCookie, refreshTokenFromCookie, type AuthResponse } from './refresh-cookie.js';
+import { clearRefreshCookie, isCrossSite, refreshTokenFromCookie, type AuthResponse } from './refresh-cookie.js';
 import { writeTokenResponse } from './token-response.js';
 import { isMfaChallenge } from '../totp/mfa-challenge.service.js';
+import { OtpRateLimitGuard } from '../rate-limits/otp-rate-limit.guard.js';
+import { RateLimited } from '../rate-limits/otp-rate-limiter.js';
 
 const REQUEST_OTP_MESSAGE = 'If the address can sign in, a code is on its way.';
 
@@ -55,18 +58,20 @@ export class OtpAuthRoutes {
   ) {}
 
   @Post('request-otp')
+  @RateLimited('send')
+  @UseGuards(OtpRateLimitGuard)
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Send a sign-in code to an email address' })
   @ApiOkResponse({ type: RequestOtpResponseDto, description: 'Same answer for every address.' })
-  @ApiTooManyRequestsResponse({ description: 'Inside the resend cooldown; see Retry-After.' })
+  @ApiTooManyRequestsResponse({ description: 'Inside the resend cooldown, or over a rate limit; see Retry-After.' })
   @ApiServiceUnavailableResponse({ description: 'The code could not be delivered; nothing was stored.' })
   async requestOtp(
-    @Body() body: RequestOtpDto,
+    @Body() body: RequestOtpBodyDto,
     @Res({ passthrough: true }) response: AuthResponse,
   ): Promise<RequestOtpResponseDto> {
     try {
-      const result = await this.auth.requestOtp(body.email);
+      const result = await this.auth.requestOtp(body.email, { locale: body.locale });
       if (result.developerCode !== undefined) {
         return {
           message: `Developer mode: your code is ${result.developerCode}.`,
@@ -84,6 +89,8 @@ export class OtpAuthRoutes {
   }
 
   @Post('verify-otp')
+  @RateLimited('verify')
+  @UseGuards(OtpRateLimitGuard)
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Exchange a code for an access token and a refresh token' })
@@ -153,7 +160,13 @@ export class OtpAuthRoutes {
     const mode = this.config.refreshTokenDelivery;
     if (mode !== 'body') {
       const fromCookie = refreshTokenFromCookie(request, this.config.cookie);
-      if (fromCookie) return fromCookie;
+      if (fromCookie) {
+        // The cookie is ambient authority: another site must not be able to spend it (CSRF).
+        if (isCrossSite(request, this.config.cookie.allowedOrigins)) {
+          throw new ForbiddenException('Cross-site requests cannot use the session cookie.');
+        }
+        return fromCookie;
+      }
     }
     return mode !== 'cookie' ? body?.refresh_token || undefined : undefined;
   }

@@ -45,3 +45,27 @@ export function refreshTokenFromCookie(request: AuthRequest, cookie: CookieConfi
   const value = parse(header)[cookie.name];
   return value ? value : undefined;
 }
+
+/**
+ * Whether a cookie-carrying request comes from another site: `Sec-Fetch-Site: cross-site`, or an
+ * `Origin` whose host is not this request's `Host` (nor one of `allowedOrigins`). Requests without
+ * either header (curl, server-to-server) are not browsers' cross-site requests and pass.
+ * SameSite=Strict already keeps the cookie off such requests in current browsers; this refuses
+ * them where a browser, a proxy or a `sameSite: 'none'` setting would let it through.
+ */
+export function isCrossSite(request: AuthRequest, allowedOrigins: readonly string[]): boolean {
+  const fetchSite = request.headers['sec-fetch-site'];
+  if (fetchSite === 'cross-site') return true;
+  const origin = request.headers['origin'];
+  if (typeof origin !== 'string' || origin === '') return false;
+  if (allowedOrigins.includes(origin)) return false;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return true; // "null" (sandboxed frames, file:) and garbage
+  }
+  // Host, not X-Forwarded-Host: behind a proxy that rewrites Host, list the site in allowedOrigins.
+  const host = request.headers['host'];
+  return typeof host !== 'string' || originHost.toLowerCase() !== host.trim().toLowerCase();
+}

@@ -1,6 +1,9 @@
 import type { Provider, Type } from '@nestjs/common';
 import type { OtpSendFunction, OtpSender } from '../delivery/otp-sender.interface.js';
+import type { TimedOtpAuthEvent } from '../events/otp-auth-event.js';
+import type { RateLimitOptions } from '../rate-limits/rate-limit-rules.js';
 import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
+import type { RevocationBroadcaster } from '../tokens/revocation-broadcaster.interface.js';
 
 /** Where `verify-otp` and `refresh` put the refresh token. */
 export type RefreshTokenDelivery = 'cookie' | 'body' | 'both';
@@ -16,10 +19,54 @@ export interface RefreshCookieOptions {
   /** Default `/<routePrefix>`: the cookie goes only to the auth routes. Include any global prefix. */
   path?: string;
   domain?: string;
+  /**
+   * Origins (`https://app.example.com`) other than the API's own host whose pages may refresh or log
+   * out with the cookie; cookie requests from any other `Origin` get 403. Default none.
+   */
+  allowedOrigins?: string[];
 }
 
 /** Custom claims added to access tokens. Registered claims (`sub`, `exp`, ...) cannot be overridden. */
 export type AdditionalClaims = Record<string, unknown>;
+
+/** Stateless code settings (`codeMode: 'stateless'`); durations in seconds. */
+export interface StatelessCodeOptions {
+  /** Length of a time window; a code is issued for the current one. Default 300. */
+  window?: number;
+  /** Earlier windows whose codes are still accepted (clock skew, slow mail). Default 1. */
+  drift?: number;
+}
+
+/** How codes reach the sender. */
+export interface DeliveryOptions {
+  /**
+   * `inline` (default): `request-otp` waits for the sender and answers 503 if it fails.
+   * `outbox`: `request-otp` answers at once and an in-process queue sends with retries; failures
+   * are reported through `onEvent` (`code.delivery_failed`) and the code is withdrawn.
+   */
+  mode?: 'inline' | 'outbox';
+  /** Outbox: retries of a transient failure. Default 3. */
+  retries?: number;
+  /** Outbox: first retry delay in ms, doubled each time (with jitter). Default 1000. */
+  retryDelayMs?: number;
+  /** Outbox: messages sent at once. Default 4. */
+  concurrency?: number;
+  /** Outbox: messages queued before `request-otp` answers 503. Default 10000. */
+  maxQueue?: number;
+  /** Outbox: how long shutdown waits for queued messages. Default 5000 ms. */
+  shutdownGraceMs?: number;
+}
+
+/** Endpoints for other services: token introspection and the gateway check. */
+export interface TokenEndpointOptions {
+  /**
+   * API keys (at least 32 characters each) that may call `POST /introspect`, sent as
+   * `Authorization: Bearer <key>`. Introspection answers 404 while this is empty. Default none.
+   */
+  introspectionApiKeys?: string[];
+  /** Serve `GET /verify` for nginx `auth_request` and other gateways. Default true. */
+  verify?: boolean;
+}
 
 /** Authenticator-app (TOTP) two-factor settings; durations in seconds. */
 export interface TotpOptions {
@@ -70,8 +117,17 @@ export interface OtpAuthModuleOptions {
   accessTokenTtl?: number;
   /** Refresh-token lifetime (each rotation starts a new one). Default 604800 (7 days). */
   refreshTokenTtl?: number;
-  /** Digits per code, 4–10. Default 6. */
+  /** Digits per code, 4–10 (4–9 in stateless mode). Default 6. */
   otpLength?: number;
+  /**
+   * `stored` (default): each code is random and stored as a keyed hash. `stateless`: codes are
+   * derived from the secret, the address and the time window (no code storage); used codes and
+   * attempt counts live in the rate-limit storage, which must be Redis for several instances.
+   * `otpTtl` does not apply in stateless mode: a code lives until its window plus `drift` ends.
+   */
+  codeMode?: 'stored' | 'stateless';
+  /** Settings of `codeMode: 'stateless'`. */
+  stateless?: StatelessCodeOptions;
   /** Code lifetime. Default 600 (10 min). */
   otpTtl?: number;
   /** Guesses allowed per code; after that even the right code fails. Default 5. */
@@ -104,10 +160,27 @@ export interface OtpAuthModuleOptions {
    * on this instance apply at once; this bounds the delay on other instances. Default 1.
    */
   revocationSyncInterval?: number;
+  /**
+   * Pushes revocations to all instances at once (e.g. `RedisRevocationBroadcaster` from
+   * `nestjs-otp-auth/redis`); the store pull stays on as the safety net. Default none.
+   */
+  revocationBroadcaster?: RevocationBroadcaster;
   /** Custom claims for a user's access tokens. Method syntax: takes your own user type. */
   getAdditionalClaims?(user: object): AdditionalClaims | Promise<AdditionalClaims>;
   /** Authenticator-app two-factor settings. */
   totp?: TotpOptions;
+  /** Inline delivery (default) or a background outbox with retries. */
+  delivery?: DeliveryOptions;
+  /** Request limits per email, per IP and global, for sending and verifying codes. */
+  rateLimits?: RateLimitOptions;
+  /** `POST /introspect` (RFC 7662) and `GET /verify` (nginx `auth_request`). */
+  tokenEndpoints?: TokenEndpointOptions;
+  /**
+   * Receives security events (code sent, verified, failed, locked out, refresh reuse, session
+   * revoked, TOTP enabled/disabled/replayed, rate limits). Events carry no secrets. Forward
+   * them to `@nestjs/event-emitter`, a logger or an alerting system; errors are logged and ignored.
+   */
+  onEvent?(event: TimedOtpAuthEvent): void | Promise<void>;
   /**
    * Former values of `secret`, kept while TOTP secrets encrypted under them are still in use, so
    * the secret can be rotated without locking anyone out.

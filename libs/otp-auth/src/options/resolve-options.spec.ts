@@ -86,6 +86,7 @@ describe('resolveOtpAuthOptions', () => {
       sameSite: 'strict',
       path: '/auth',
       domain: undefined,
+      allowedOrigins: [],
     });
     expect(resolve({ cookie: { secure: false } }).cookie.name).toBe('otp_refresh');
     expect(resolved.addressFailureLimit).toEqual({ max: 10, window: 3600 });

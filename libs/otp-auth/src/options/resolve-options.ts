@@ -1,8 +1,24 @@
+import { MAX_STATELESS_CODE_DIGITS } from '../codes/stateless-code.js';
+import { MIN_API_KEY_LENGTH } from '../introspection/introspection-api-keys.js';
+import type { TimedOtpAuthEvent } from '../events/otp-auth-event.js';
+import { compileTrustProxy, type TrustProxy } from '../rate-limits/client-ip.js';
+import type { RateLimitFailurePolicy } from '../rate-limits/fallback-rate-limit.storage.js';
+import {
+  RATE_LIMIT_DEFAULTS,
+  type RateLimitOptions,
+  type RateLimitRule,
+  type RateLimitScopes,
+  type SendRateLimitScopes,
+} from '../rate-limits/rate-limit-rules.js';
+import type { RateLimitStorage } from '../rate-limits/rate-limit-storage.interface.js';
 import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
+import type { RevocationBroadcaster } from '../tokens/revocation-broadcaster.interface.js';
 import type {
   AdditionalClaims,
   OtpAuthModuleOptions,
   RefreshTokenDelivery,
+  DeliveryOptions,
+  TokenEndpointOptions,
   TotpOptions,
 } from './otp-auth-options.interface.js';
 
@@ -22,6 +38,8 @@ export interface ResolvedOtpAuthOptions {
   readonly accessTokenTtl: number;
   readonly refreshTokenTtl: number;
   readonly otpLength: number;
+  readonly codeMode: 'stored' | 'stateless';
+  readonly stateless: { readonly window: number; readonly drift: number };
   readonly otpTtl: number;
   readonly maxAttempts: number;
   readonly resendCooldown: number;
@@ -34,11 +52,13 @@ export interface ResolvedOtpAuthOptions {
     readonly sameSite: 'strict' | 'lax' | 'none';
     readonly path: string;
     readonly domain: string | undefined;
+    readonly allowedOrigins: readonly string[];
   };
   readonly refreshReuseGracePeriod: number;
   readonly issuer: string;
   readonly audience: string;
   readonly revocationSyncInterval: number;
+  readonly revocationBroadcaster: RevocationBroadcaster | undefined;
   readonly routePrefix: string;
   readonly totp: {
     readonly issuer: string;
@@ -53,9 +73,13 @@ export interface ResolvedOtpAuthOptions {
     readonly backupCodeCount: number;
     readonly required: (user: object) => boolean;
   };
+  readonly rateLimits: ResolvedRateLimits;
+  readonly delivery: Required<DeliveryOptions>;
+  readonly tokenEndpoints: { readonly introspectionApiKeys: readonly string[]; readonly verify: boolean };
   readonly previousSecrets: readonly string[];
   readonly getAdditionalClaims: (user: object) => AdditionalClaims | Promise<AdditionalClaims>;
   readonly clock: () => number;
+  readonly onEvent: ((event: TimedOtpAuthEvent) => void | Promise<void>) | undefined;
 }
 
 /** Defaults, from the original library where they are sound. */
@@ -105,6 +129,121 @@ function nonEmpty(name: string, value: string | undefined, fallback: string): st
 }
 
 const YEAR = 366 * 24 * 3600;
+
+function resolveAllowedOrigins(origins: string[] | undefined): string[] {
+  if (origins === undefined) return [];
+  const valid = (o: unknown) => typeof o === 'string' && /^https?:\/\/[^/]+$/.test(o) && URL.canParse(o);
+  if (!Array.isArray(origins) || !origins.every(valid)) {
+    throw new OtpAuthConfigurationError(
+      '`cookie.allowedOrigins` must be origins like "https://app.example.com" (scheme and host, no path).',
+    );
+  }
+  return [...origins];
+}
+
+function resolveBroadcaster(broadcaster: RevocationBroadcaster | undefined): RevocationBroadcaster | undefined {
+  if (
+    broadcaster !== undefined &&
+    (typeof broadcaster?.publish !== 'function' || typeof broadcaster.subscribe !== 'function')
+  ) {
+    throw new OtpAuthConfigurationError(
+      '`revocationBroadcaster` must have `publish(entry)` and `subscribe(handler)`, e.g. `new RedisRevocationBroadcaster({ client })`.',
+    );
+  }
+  return broadcaster;
+}
+
+/** Rate-limit settings after defaults. */
+export interface ResolvedRateLimits {
+  readonly enabled: boolean;
+  readonly storage: RateLimitStorage | undefined;
+  readonly onStorageError: RateLimitFailurePolicy;
+  readonly trustProxy: TrustProxy;
+  readonly send: Required<SendRateLimitScopes>;
+  readonly verify: Required<RateLimitScopes>;
+}
+
+function rule(name: string, value: RateLimitRule | false | undefined, fallback: RateLimitRule): RateLimitRule | false {
+  if (value === false) return false;
+  const r = value ?? fallback;
+  if (r === null || typeof r !== 'object') {
+    throw new OtpAuthConfigurationError(`\`${name}\` must be { limit, window } or false.`);
+  }
+  return {
+    limit: integer(`${name}.limit`, r.limit, fallback.limit, 1, 10_000_000),
+    window: integer(`${name}.window`, r.window, fallback.window, 1, YEAR),
+  };
+}
+
+function resolveRateLimits(options: RateLimitOptions = {}): ResolvedRateLimits {
+  const policy = options.onStorageError ?? 'local';
+  if (!['local', 'fail-closed', 'fail-open'].includes(policy)) {
+    throw new OtpAuthConfigurationError(
+      `\`rateLimits.onStorageError\` must be 'local', 'fail-closed' or 'fail-open' (got ${String(policy)}).`,
+    );
+  }
+  if (options.storage !== undefined && typeof options.storage?.consume !== 'function') {
+    throw new OtpAuthConfigurationError(
+      '`rateLimits.storage` must implement RateLimitStorage, e.g. `new RedisRateLimitStorage({ client })` from `nestjs-otp-auth/redis`.',
+    );
+  }
+  const trustProxy = options.trustProxy ?? false;
+  try {
+    compileTrustProxy(trustProxy);
+  } catch (error) {
+    throw new OtpAuthConfigurationError(
+      `\`rateLimits.trustProxy\` must be false, a hop count or a list of proxy addresses/CIDRs: ${(error as Error).message}`,
+    );
+  }
+  const d = RATE_LIMIT_DEFAULTS;
+  const send = options.send ?? {};
+  const verify = options.verify ?? {};
+  return {
+    enabled: options.enabled ?? true,
+    storage: options.storage,
+    onStorageError: policy,
+    trustProxy,
+    send: {
+      perEmail: rule('rateLimits.send.perEmail', send.perEmail, d.send.perEmail),
+      perEmailDaily: rule('rateLimits.send.perEmailDaily', send.perEmailDaily, d.send.perEmailDaily),
+      perIp: rule('rateLimits.send.perIp', send.perIp, d.send.perIp),
+      global: rule('rateLimits.send.global', send.global, d.send.global),
+    },
+    verify: {
+      perEmail: rule('rateLimits.verify.perEmail', verify.perEmail, d.verify.perEmail),
+      perIp: rule('rateLimits.verify.perIp', verify.perIp, d.verify.perIp),
+      global: rule('rateLimits.verify.global', verify.global, d.verify.global),
+    },
+  };
+}
+
+function resolveDelivery(options: DeliveryOptions = {}): Required<DeliveryOptions> {
+  const mode = options.mode ?? 'inline';
+  if (mode !== 'inline' && mode !== 'outbox') {
+    throw new OtpAuthConfigurationError(`\`delivery.mode\` must be 'inline' or 'outbox' (got ${String(mode)}).`);
+  }
+  return {
+    mode,
+    retries: integer('delivery.retries', options.retries, 3, 0, 20),
+    retryDelayMs: integer('delivery.retryDelayMs', options.retryDelayMs, 1000, 1, 600_000),
+    concurrency: integer('delivery.concurrency', options.concurrency, 4, 1, 1000),
+    maxQueue: integer('delivery.maxQueue', options.maxQueue, 10_000, 1, 10_000_000),
+    shutdownGraceMs: integer('delivery.shutdownGraceMs', options.shutdownGraceMs, 5000, 0, 600_000),
+  };
+}
+
+function resolveTokenEndpoints(options: TokenEndpointOptions = {}): ResolvedOtpAuthOptions['tokenEndpoints'] {
+  const keys = options.introspectionApiKeys ?? [];
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' || k.length < MIN_API_KEY_LENGTH)) {
+    throw new OtpAuthConfigurationError(
+      `\`tokenEndpoints.introspectionApiKeys\` must be an array of keys of at least ${MIN_API_KEY_LENGTH} characters; generate one with \`openssl rand -hex 32\`.`,
+    );
+  }
+  if (options.verify !== undefined && typeof options.verify !== 'boolean') {
+    throw new OtpAuthConfigurationError('`tokenEndpoints.verify` must be true or false.');
+  }
+  return { introspectionApiKeys: [...keys], verify: options.verify ?? true };
+}
 
 function resolveTotp(totp: TotpOptions = {}): ResolvedOtpAuthOptions['totp'] {
   const issuer = nonEmpty('totp.issuer', totp.issuer, OTP_AUTH_DEFAULTS.issuer);
@@ -207,6 +346,13 @@ export function resolveOtpAuthOptions(
   if (options.clock !== undefined && typeof options.clock !== 'function') {
     throw new OtpAuthConfigurationError('`clock` must be a function returning epoch milliseconds.');
   }
+  if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
+    throw new OtpAuthConfigurationError('`onEvent` must be a function `(event) => void`.');
+  }
+  const codeMode = options.codeMode ?? 'stored';
+  if (codeMode !== 'stored' && codeMode !== 'stateless') {
+    throw new OtpAuthConfigurationError(`\`codeMode\` must be 'stored' or 'stateless' (got ${String(codeMode)}).`);
+  }
   const getAdditionalClaims = options.getAdditionalClaims?.bind(options) ?? (() => ({}));
   return {
     secret,
@@ -220,7 +366,18 @@ export function resolveOtpAuthOptions(
       7 * 24 * 3600,
     ),
     refreshTokenTtl: integer('refreshTokenTtl', options.refreshTokenTtl, OTP_AUTH_DEFAULTS.refreshTokenTtl, 60, YEAR),
-    otpLength: integer('otpLength', options.otpLength, OTP_AUTH_DEFAULTS.otpLength, 4, 10),
+    otpLength: integer(
+      'otpLength',
+      options.otpLength,
+      OTP_AUTH_DEFAULTS.otpLength,
+      4,
+      codeMode === 'stateless' ? MAX_STATELESS_CODE_DIGITS : 10,
+    ),
+    codeMode,
+    stateless: {
+      window: integer('stateless.window', options.stateless?.window, 300, 30, 3600),
+      drift: integer('stateless.drift', options.stateless?.drift, 1, 0, 5),
+    },
     otpTtl: integer('otpTtl', options.otpTtl, OTP_AUTH_DEFAULTS.otpTtl, 1, 24 * 3600),
     maxAttempts,
     resendCooldown: integer('resendCooldown', options.resendCooldown, OTP_AUTH_DEFAULTS.resendCooldown, 0, 24 * 3600),
@@ -238,6 +395,7 @@ export function resolveOtpAuthOptions(
       sameSite,
       path: nonEmpty('cookie.path', options.cookie?.path, `/${prefix}`),
       domain: options.cookie?.domain,
+      allowedOrigins: resolveAllowedOrigins(options.cookie?.allowedOrigins),
     },
     refreshReuseGracePeriod: integer(
       'refreshReuseGracePeriod',
@@ -255,10 +413,15 @@ export function resolveOtpAuthOptions(
       1,
       3600,
     ),
+    revocationBroadcaster: resolveBroadcaster(options.revocationBroadcaster),
     routePrefix: prefix,
     totp: resolveTotp(options.totp),
+    tokenEndpoints: resolveTokenEndpoints(options.tokenEndpoints),
+    rateLimits: resolveRateLimits(options.rateLimits),
+    delivery: resolveDelivery(options.delivery),
     previousSecrets: resolvePreviousSecrets(options.previousSecrets),
     getAdditionalClaims,
     clock: options.clock ?? Date.now,
+    onEvent: options.onEvent?.bind(options),
   };
 }
