@@ -134,6 +134,7 @@ describe('resolveOtpAuthOptions', () => {
       sameSite: 'lax',
       path: '/api/auth',
       domain: 'example.com',
+      allowedOrigins: [],
     });
     expect(resolved.clock()).toBe(42);
   });
