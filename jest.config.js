@@ -26,6 +26,8 @@ export default {
       ...shared,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      // Fails a file whose apps logged a secret its tests saw (see test/support/log-capture.ts).
+      setupFilesAfterEnv: ['<rootDir>/test/support/leak-check.ts'],
     },
   ],
 };

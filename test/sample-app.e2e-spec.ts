@@ -15,6 +15,7 @@ import { User } from '../apps/sample/src/user.entity.js';
 import { createTestDatabase, enabledBackends, type TestDatabase } from './support/databases.js';
 import { refreshCookie, type Platform } from './support/test-app.js';
 import { decodeQrDataUrl } from './support/totp-helpers.js';
+import { CapturingLogger } from './support/log-capture.js';
 
 /**
  * Whether `@fastify/static` (which Swagger UI needs on Fastify) loads in this runtime. Plain Node
@@ -28,8 +29,9 @@ const fastifyStaticLoads = await import('@fastify/static').then(
 
 /** Boots the real sample app from environment variables, ready for supertest. */
 async function bootSample(env: Environment): Promise<INestApplication> {
-  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', COOKIE_SECURE: 'false', LOG_LEVEL: 'error', ...env });
-  const app = await createApp(config);
+  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', COOKIE_SECURE: 'false', LOG_LEVEL: 'verbose', ...env });
+  // Every level goes to the leak check (test/support/log-capture.ts), not to the console.
+  const app = await createApp(config, new CapturingLogger());
   await app.init();
   if (config.platform === 'fastify') await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();
   return app;

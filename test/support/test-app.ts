@@ -9,6 +9,7 @@ import { otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
 import { createTestDatabase, type Backend, type TestDatabase } from './databases.js';
 import { TestUser } from './test-user.entity.js';
 import { LimitedClassController, ProbeController } from './probe.controller.js';
+import { CapturingLogger, recordResponseSecrets, recordSecret } from './log-capture.js';
 
 export type Platform = 'express' | 'fastify';
 
@@ -72,6 +73,7 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
         sendOtp: async (email, code, context) => {
           if (config.deliveryDelayMs) await new Promise((resolve) => setTimeout(resolve, config.deliveryDelayMs));
           if (config.failDelivery?.()) throw new Error('smtp down');
+          recordSecret(code);
           sent.push({ email, code, purpose: context.purpose, ...(context.locale ? { locale: context.locale } : {}) });
         },
         getAdditionalClaims: (user) => ({ display_name: (user as TestUser).displayName }),
@@ -87,17 +89,19 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
   const platform = config.platform ?? 'express';
   let app: INestApplication;
   if (platform === 'fastify') {
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
+    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
+      logger: new CapturingLogger(),
+    });
     await app.init();
     await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();
   } else {
-    app = moduleRef.createNestApplication({ logger: false });
+    app = moduleRef.createNestApplication({ logger: new CapturingLogger() });
     await app.init();
   }
   const server = app.getHttpServer();
   return {
     app,
-    http: () => request(server),
+    http: () => tapSecrets(request(server)),
     dataSource: database.dataSource,
     database,
     store,
@@ -113,6 +117,25 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
       if (!config.database) await database.drop();
     },
   };
+}
+
+const HTTP_METHODS = new Set(['get', 'post', 'put', 'patch', 'delete', 'head', 'options']);
+
+/**
+ * A supertest agent whose responses are searched for secrets (tokens, codes, TOTP secrets,
+ * backup codes), so the leak check knows what must never appear in the logs.
+ */
+export function tapSecrets(agent: ReturnType<typeof request>): ReturnType<typeof request> {
+  return new Proxy(agent, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof property !== 'string' || !HTTP_METHODS.has(property) || typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const test = (value as (...a: unknown[]) => request.Test).apply(target, args);
+        return test.on('response', recordResponseSecrets);
+      };
+    },
+  });
 }
 
 /** The value of the refresh cookie in a response, or undefined. */

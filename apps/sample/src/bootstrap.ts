@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Logger, type INestApplication, type NestApplicationOptions } from '@nestjs/common';
+import { Logger, type INestApplication, type LoggerService, type NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -46,13 +46,14 @@ async function setUpSwagger(app: INestApplication, config: SampleConfig, logger:
  * levels, shutdown hooks and Swagger UI.
  *
  * @param config - What {@link loadConfig} returned (or a test's own).
+ * @param appLogger - A logger to use instead of Nest's console logger at `config.logLevels` (tests).
  * @returns The Nest application, not yet listening; call `listen` (or `init` for supertest).
  * @throws Whatever startup throws (e.g. an unreachable database or invalid module options).
  */
-export async function createApp(config: SampleConfig): Promise<INestApplication> {
+export async function createApp(config: SampleConfig, appLogger?: LoggerService): Promise<INestApplication> {
   const module = createAppModule(config);
   // abortOnError: false makes startup errors reject here instead of calling process.abort().
-  const options: NestApplicationOptions = { logger: config.logLevels, abortOnError: false };
+  const options: NestApplicationOptions = { logger: appLogger ?? config.logLevels, abortOnError: false };
   const app: INestApplication =
     config.platform === 'fastify'
       ? await NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter(), options)

@@ -56,6 +56,11 @@ export type LogLevelName = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 export interface SampleConfig {
   readonly port: number;
   readonly database: DatabaseConfig;
+  /**
+   * Longest wait for a database connection or a query, in seconds (`DATABASE_TIMEOUT`, default
+   * 5): past it the request fails with 503 instead of hanging while the database is unreachable.
+   */
+  readonly databaseTimeout: number;
   readonly secret: string;
   /** True when no `OTP_AUTH_SECRET` was given and a throwaway one was generated. */
   readonly secretGenerated: boolean;
@@ -400,6 +405,7 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
   return {
     port: positiveInteger(env, 'PORT', 1, 65535) ?? 3000,
     database: database(env),
+    databaseTimeout: positiveInteger(env, 'DATABASE_TIMEOUT', 1, 600) ?? 5,
     secret,
     secretGenerated,
     developerMode,

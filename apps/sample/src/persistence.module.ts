@@ -23,7 +23,10 @@ export const SAMPLE_DATABASE_PING = Symbol('SAMPLE_DATABASE_PING');
 export type PhoneLookup = (email: string) => Promise<string | null>;
 
 /** TypeORM connection options for a SQL `DATABASE_URL`. */
-function typeOrmOptions(database: Exclude<DatabaseConfig, { type: 'mongodb' }>): TypeOrmModuleOptions {
+function typeOrmOptions(
+  database: Exclude<DatabaseConfig, { type: 'mongodb' }>,
+  timeoutSeconds: number,
+): TypeOrmModuleOptions {
   const common = {
     entities: [User, ...otpAuthEntities],
     // Creates and alters tables to match the entities: convenient for a sample, unsafe for
@@ -35,7 +38,18 @@ function typeOrmOptions(database: Exclude<DatabaseConfig, { type: 'mongodb' }>):
     if (database.database !== ':memory:') mkdirSync(dirname(database.database), { recursive: true });
     return { ...common, type: 'better-sqlite3', database: database.database };
   }
-  return { ...common, type: database.type, url: database.url };
+  const timeout = timeoutSeconds * 1000;
+  // Bounded waits: with the database unreachable (even silently, packets dropped), a request
+  // fails after `timeout` with 503 instead of hanging. pg has a client-side query timeout;
+  // mysql2 only a connect timeout.
+  return database.type === 'postgres'
+    ? {
+        ...common,
+        type: 'postgres',
+        url: database.url,
+        extra: { connectionTimeoutMillis: timeout, query_timeout: timeout },
+      }
+    : { ...common, type: 'mysql', url: database.url, extra: { connectTimeout: timeout } };
 }
 
 function sqlProviders(): Provider[] {
@@ -98,16 +112,17 @@ function mongoProviders(): Provider[] {
 @Global()
 @Module({})
 export class PersistenceModule {
-  static forRoot(database: DatabaseConfig): DynamicModule {
+  static forRoot(database: DatabaseConfig, timeoutSeconds: number): DynamicModule {
     const mongo = database.type === 'mongodb';
     return {
       module: PersistenceModule,
       imports: mongo
         ? [
-            MongooseModule.forRoot(database.url),
+            // No socketTimeoutMS: it would also cut long index builds at startup.
+            MongooseModule.forRoot(database.url, { serverSelectionTimeoutMS: timeoutSeconds * 1000 }),
             MongooseModule.forFeature([{ name: MongoUser.name, schema: MongoUserSchema }]),
           ]
-        : [TypeOrmModule.forRoot(typeOrmOptions(database))],
+        : [TypeOrmModule.forRoot(typeOrmOptions(database, timeoutSeconds))],
       providers: mongo ? mongoProviders() : sqlProviders(),
       exports: [SAMPLE_STORE, SAMPLE_PHONE_LOOKUP, SAMPLE_DATABASE_PING],
     };

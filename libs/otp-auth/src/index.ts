@@ -163,3 +163,10 @@ export * from './totp/totp.dto.js';
 export type * from './totp/totp-store.interface.js';
 export { MfaGuard, RequireMfa, MFA_REQUIRED_MESSAGE } from './guards/require-mfa.js';
 export type * from './store/otp-auth-store.interface.js';
+export {
+  OtpStoreUnavailableException,
+  STORE_UNAVAILABLE_RETRY_AFTER,
+  isNetworkError,
+  withStoreAvailability,
+} from './store/store-unavailable.js';
+export { StoreUnavailableFilter } from './http/store-unavailable.filter.js';

@@ -1,8 +1,11 @@
 import { ConfigurableModuleBuilder, type Provider } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { SecretKeys } from './crypto/secret-keys.js';
 import { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 import { OTP_SENDER, type OtpSender } from './delivery/otp-sender.interface.js';
 import { createOtpAuthController } from './http/otp-auth.controller.js';
+import { StoreUnavailableFilter } from './http/store-unavailable.filter.js';
+import { withStoreAvailability } from './store/store-unavailable.js';
 import { createTotpController } from './totp/totp.controller.js';
 import { createTokenEndpointController } from './introspection/token-endpoints.controller.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
@@ -61,8 +64,9 @@ export const {
         inject: [OTP_MODULE_OPTIONS],
         useFactory: async (options: OtpAuthModuleOptions): Promise<ResolvedOtpAuthOptions> => {
           const config = resolveOtpAuthOptions(options, routePrefix);
+          // Startup sees the driver's own error; requests see 503 while the database is away.
           await config.store.init?.();
-          return config;
+          return { ...config, store: withStoreAvailability(config.store) };
         },
       },
       {
@@ -70,6 +74,8 @@ export const {
         inject: [OTP_AUTH_CONFIG],
         useFactory: (c: ResolvedOtpAuthOptions) => new SecretKeys(c.secret),
       },
+      // Global, but it catches only OtpStoreUnavailableException (503 + Retry-After).
+      { provide: APP_FILTER, useClass: StoreUnavailableFilter },
       ...(extras.sender ? [extras.sender] : []),
       senderProvider(extras.sender),
     ];

@@ -8,6 +8,7 @@
 export {
   MongooseOtpAuthStore,
   isDuplicateKeyError,
+  isMongoUnavailable,
   DEFAULT_OTP_COLLECTION_PREFIX,
   DEFAULT_CODE_RETENTION_SECONDS,
   type MongooseOtpAuthStoreOptions,

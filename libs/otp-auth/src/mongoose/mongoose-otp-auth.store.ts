@@ -9,6 +9,7 @@ import mongoose, {
   type mongo,
 } from 'mongoose';
 import { OtpAuthConfigurationError } from '../options/resolve-options.js';
+import { someCause } from '../store/store-unavailable.js';
 import type {
   AttemptLimits,
   CleanupPolicy,
@@ -230,6 +231,22 @@ function windowOver(cutoff: number): Record<string, unknown> {
   };
 }
 
+/** The MongoDB driver's and Mongoose's errors for an unreachable or lost server. */
+const MONGO_UNAVAILABLE_NAMES = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoServerSelectionError',
+  'MongooseServerSelectionError',
+  'MongoNotConnectedError',
+  'MongoTopologyClosedError',
+  'MongoPoolClearedError',
+]);
+
+/** Whether a Mongoose or driver error means MongoDB cannot be reached right now. */
+export function isMongoUnavailable(error: unknown): boolean {
+  return someCause(error, (e) => typeof e['name'] === 'string' && MONGO_UNAVAILABLE_NAMES.has(e['name']));
+}
+
 /**
  * The store on MongoDB through Mongoose. Every rule is one single-document atomic write: a
  * conditional `updateOne`/`findOneAndUpdate` whose filter carries the rule, or an insert against
@@ -334,6 +351,11 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
           'range conditions. Turn it off globally and pass `{ sanitizeFilter: true }` to your own queries that take input.',
       );
     }
+  }
+
+  /** See {@link isMongoUnavailable}. */
+  isUnavailableError(error: unknown): boolean {
+    return isMongoUnavailable(error);
   }
 
   /**

@@ -22,6 +22,9 @@ const { ThrottlerGuard, ThrottlerModule } = await import('@nestjs/throttler');
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const PREFIX = `otp:rl:test:${randomUUID()}:`;
 const LIMIT = 3;
+// The middle of the current 60 s window, for every request: a run that straddled a window edge
+// would see the sliding-window weighting (3 hits just before the edge weigh a little under 3).
+const MID_WINDOW = Math.floor(Date.now() / 60_000) * 60_000 + 30_000;
 
 @Controller()
 class PingController {
@@ -37,7 +40,7 @@ async function createApp(storage: RateLimitStorage): Promise<INestApplication> {
     imports: [
       ThrottlerModule.forRoot({
         throttlers: [{ ttl: 60_000, limit: LIMIT }],
-        storage: new RateLimitThrottlerStorage(storage),
+        storage: new RateLimitThrottlerStorage(storage, { now: () => MID_WINDOW }),
       }),
     ],
     controllers: [PingController],

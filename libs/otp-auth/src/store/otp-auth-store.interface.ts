@@ -111,6 +111,13 @@ export interface CleanupPolicy {
 export interface OtpAuthStore<TEntity extends object = object> extends TotpStore {
   /** Called once at startup; check the schema, prepare statements. */
   init?(): Promise<void>;
+  /**
+   * Whether an error thrown by this store means the database cannot be reached right now
+   * (connection refused, reset or timed out; the server shutting down). The module then
+   * answers 503 with `Retry-After` instead of 500. Node's socket errors are recognised
+   * without it; implement it for the driver's own signs.
+   */
+  isUnavailableError?(error: unknown): boolean;
 
   findUserById(id: string): Promise<StoredUser<TEntity> | null>;
   /** Exact match only, whatever the database's collation. */

@@ -14,4 +14,9 @@ export {
   OtpMfaChallengeEntity,
   otpAuthEntities,
 } from './entities.js';
-export { TypeOrmOtpAuthStore, isUniqueViolation, type TypeOrmOtpAuthStoreOptions } from './typeorm-otp-auth.store.js';
+export {
+  TypeOrmOtpAuthStore,
+  isDatabaseUnavailable,
+  isUniqueViolation,
+  type TypeOrmOtpAuthStoreOptions,
+} from './typeorm-otp-auth.store.js';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { QueryFailedError, type DataSource, type EntityTarget, type ObjectLiteral, type Repository } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { OtpAuthConfigurationError } from '../options/resolve-options.js';
+import { someCause } from '../store/store-unavailable.js';
 import type {
   AttemptLimits,
   CleanupPolicy,
@@ -55,6 +56,33 @@ export function isUniqueViolation(error: unknown): boolean {
     code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') ||
     code === 'SQLITE_CONSTRAINT_UNIQUE'
   );
+}
+
+/** PostgreSQL SQLSTATEs of a lost or refused server (class 08, shutdown, too many connections). */
+const POSTGRES_UNAVAILABLE = /^(08...|57P0[123]|53300)$/;
+/** mysql2's codes for a lost, refused or overloaded server. */
+const MYSQL_UNAVAILABLE = new Set([
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ECONNREFUSED',
+]);
+/** pg's own messages for a dead or timed-out connection (they carry no code). */
+const PG_CONNECTION_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|Cannot use a pool after calling end|Can't add new command when connection is in closed state/;
+
+/**
+ * Whether a TypeORM or driver error means the database cannot be reached right now (PostgreSQL,
+ * MySQL/MariaDB, a busy SQLite file), as opposed to a query the database refused.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  return someCause(error, (e) => {
+    const code = typeof e['code'] === 'string' ? e['code'] : '';
+    if (POSTGRES_UNAVAILABLE.test(code) || MYSQL_UNAVAILABLE.has(code) || code === 'SQLITE_BUSY') return true;
+    if (e['fatal'] === true && code !== '') return true; // mysql2: the connection is gone
+    return typeof e['message'] === 'string' && PG_CONNECTION_MESSAGES.test(e['message']);
+  });
 }
 
 /** Lower-case hex SHA-256 of the exact address: safe under any collation. */
@@ -153,6 +181,11 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     this.totp = dataSource.getRepository(OtpTotpEntity);
     this.backupCodes = dataSource.getRepository(OtpBackupCodeEntity);
     this.mfaChallenges = dataSource.getRepository(OtpMfaChallengeEntity);
+  }
+
+  /** See {@link isDatabaseUnavailable}. */
+  isUnavailableError(error: unknown): boolean {
+    return isDatabaseUnavailable(error);
   }
 
   /** Checks that the entities are registered and the user entity has what the module needs. */

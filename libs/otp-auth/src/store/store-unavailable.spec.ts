@@ -1,0 +1,75 @@
+import { BadRequestException } from '@nestjs/common';
+import { QueryFailedError } from 'typeorm';
+import { isDatabaseUnavailable } from '../typeorm/typeorm-otp-auth.store.js';
+import { isMongoUnavailable } from '../mongoose/mongoose-otp-auth.store.js';
+import type { OtpAuthStore } from './otp-auth-store.interface.js';
+import { isNetworkError, OtpStoreUnavailableException, withStoreAvailability } from './store-unavailable.js';
+
+const socketError = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:5432`), { code });
+
+describe('recognising an unreachable database', () => {
+  it('sees socket errors, also wrapped by TypeORM or in a cause chain', () => {
+    expect(isNetworkError(socketError('ECONNREFUSED'))).toBe(true);
+    expect(isNetworkError(new QueryFailedError('SELECT 1', [], socketError('ECONNRESET')))).toBe(true);
+    expect(isNetworkError(new Error('outer', { cause: new AggregateError([socketError('ETIMEDOUT')]) }))).toBe(true);
+    expect(isNetworkError(new Error('syntax error'))).toBe(false);
+  });
+
+  it('knows PostgreSQL, MySQL and pg pool signs, and not a refused query', () => {
+    const pg = (code: string) => new QueryFailedError('q', [], Object.assign(new Error('x'), { code }));
+    expect(isDatabaseUnavailable(pg('57P01'))).toBe(true); // admin shutdown
+    expect(isDatabaseUnavailable(pg('08006'))).toBe(true); // connection failure
+    expect(isDatabaseUnavailable(pg('53300'))).toBe(true); // too many connections
+    expect(isDatabaseUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isDatabaseUnavailable(new Error('timeout exceeded when trying to connect'))).toBe(true);
+    expect(isDatabaseUnavailable(new Error('Query read timeout'))).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('lost'), { code: 'PROTOCOL_CONNECTION_LOST' }))).toBe(true);
+    expect(isDatabaseUnavailable(pg('23505'))).toBe(false); // unique violation
+    expect(isDatabaseUnavailable(pg('ER_DUP_ENTRY'))).toBe(false);
+    expect(isDatabaseUnavailable(pg('42P01'))).toBe(false); // missing table: a deployment bug, not an outage
+  });
+
+  it('knows the MongoDB driver errors by name', () => {
+    const named = (name: string) => Object.assign(new Error('x'), { name });
+    expect(isMongoUnavailable(named('MongoServerSelectionError'))).toBe(true);
+    expect(isMongoUnavailable(named('MongoNetworkTimeoutError'))).toBe(true);
+    expect(isMongoUnavailable(named('MongoServerError'))).toBe(false);
+  });
+});
+
+describe('withStoreAvailability', () => {
+  function storeFailingWith(error: unknown): OtpAuthStore {
+    return {
+      findCode: () => Promise.reject(error),
+      insertSuccessor: () => Promise.resolve(true),
+      isUnavailableError: (e: unknown) => e instanceof Error && e.message === 'driver says gone',
+    } as unknown as OtpAuthStore;
+  }
+
+  it('turns an unreachable database into a 503 with Retry-After, keeping the cause', async () => {
+    const cause = socketError('ECONNREFUSED');
+    const failure = await storeFailingWith(cause)
+      .findCode('a@b.c', 'login')
+      .catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(Error); // the raw store is untouched
+    const wrapped = await withStoreAvailability(storeFailingWith(cause))
+      .findCode('a@b.c', 'login')
+      .catch((e: unknown) => e);
+    expect(wrapped).toBeInstanceOf(OtpStoreUnavailableException);
+    expect((wrapped as OtpStoreUnavailableException).getStatus()).toBe(503);
+    expect((wrapped as OtpStoreUnavailableException).retryAfterSeconds).toBe(5);
+    expect((wrapped as OtpStoreUnavailableException).cause).toBe(cause);
+  });
+
+  it("asks the store about its driver's own errors, and passes every other error through", async () => {
+    await expect(
+      withStoreAvailability(storeFailingWith(new Error('driver says gone'))).findCode('a@b.c', 'login'),
+    ).rejects.toBeInstanceOf(OtpStoreUnavailableException);
+    const refused = new BadRequestException('no');
+    await expect(withStoreAvailability(storeFailingWith(refused)).findCode('a@b.c', 'login')).rejects.toBe(refused);
+    await expect(withStoreAvailability(storeFailingWith(new Error('bug'))).findCode('a@b.c', 'login')).rejects.toThrow(
+      'bug',
+    );
+    await expect(withStoreAvailability(storeFailingWith(null)).insertSuccessor({} as never)).resolves.toBe(true);
+  });
+});

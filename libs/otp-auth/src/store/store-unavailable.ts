@@ -1,0 +1,98 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import type { OtpAuthStore } from './otp-auth-store.interface.js';
+
+/** What clients are told to wait when the database cannot be reached, in seconds. */
+export const STORE_UNAVAILABLE_RETRY_AFTER = 5;
+
+/**
+ * The database behind the store cannot be reached (refused, reset, timed out). Answered as 503
+ * with `Retry-After` by the module's exception filter, anywhere in the app (the module's routes,
+ * and app routes behind `VerifiedUserGuard`); it is an `HttpException`, so an app's own
+ * catch-all filter still sees a 503.
+ */
+export class OtpStoreUnavailableException extends HttpException {
+  constructor(
+    /** Suggested wait, in seconds; also the `Retry-After` header. */
+    readonly retryAfterSeconds: number = STORE_UNAVAILABLE_RETRY_AFTER,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      {
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        error: 'Service Unavailable',
+        message: 'Sign-in is briefly unavailable: the database cannot be reached. Please try again shortly.',
+        retry_after: retryAfterSeconds,
+      },
+      HttpStatus.SERVICE_UNAVAILABLE,
+      options,
+    );
+  }
+}
+
+/** Node's socket and DNS failures: the same for every driver. */
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * Whether an error, or an error it wraps (`cause`, TypeORM's `driverError`, an `AggregateError`'s
+ * `errors`), is a socket or DNS failure. Stores add their drivers' own signs through
+ * `OtpAuthStore.isUnavailableError`.
+ */
+export function isNetworkError(error: unknown): boolean {
+  return someCause(error, (e) => typeof e['code'] === 'string' && NETWORK_ERROR_CODES.has(e['code']));
+}
+
+/** Walks an error and what it wraps (bounded: cause chains can be cyclic). */
+export function someCause(error: unknown, test: (error: Record<string, unknown>) => boolean): boolean {
+  const queue: unknown[] = [error];
+  for (let seen = 0; queue.length > 0 && seen < 16; seen += 1) {
+    const current = queue.shift();
+    if (typeof current !== 'object' || current === null) continue;
+    const record = current as Record<string, unknown>;
+    if (test(record)) return true;
+    queue.push(record['cause'], record['driverError']);
+    if (Array.isArray(record['errors'])) queue.push(...(record['errors'] as unknown[]));
+  }
+  return false;
+}
+
+/**
+ * The store as the module uses it: every call that fails because the database cannot be reached
+ * rejects with {@link OtpStoreUnavailableException} instead of the driver's error (a 500). Other
+ * errors pass through untouched. The store object itself is not changed.
+ */
+export function withStoreAvailability<TStore extends OtpAuthStore>(store: TStore): TStore {
+  const unavailable = (error: unknown): boolean =>
+    !(error instanceof HttpException) && (isNetworkError(error) || store.isUnavailableError?.(error) === true);
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(store, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function' || property === 'isUnavailableError' || property === 'constructor') {
+        return value;
+      }
+      let wrapper = wrapped.get(property);
+      if (wrapper === undefined) {
+        const method = value as (...args: unknown[]) => unknown;
+        wrapper = (...args: unknown[]): unknown => {
+          const result = method.apply(target, args);
+          if (!(result instanceof Promise)) return result;
+          return result.catch((error: unknown) => {
+            throw unavailable(error) ? new OtpStoreUnavailableException(undefined, { cause: error }) : error;
+          });
+        };
+        wrapped.set(property, wrapper);
+      }
+      return wrapper;
+    },
+  });
+}
