@@ -40,17 +40,21 @@ export interface SampleHarnessOptions {
   databaseUrl?: (database: TestDatabase) => string;
   /** Listen on a loopback port (for load tools); otherwise supertest only. */
   listen?: boolean;
+  /** The webhook receiver answers after this long, like a real mail gateway. */
+  deliveryDelayMs?: number;
 }
 
 /** A local webhook receiver that checks the signature and keeps the codes. */
 async function startCodeReceiver(
   secret: string,
+  delayMs: number,
 ): Promise<{ server: Server; url: string; codes: Map<string, string[]> }> {
   const codes = new Map<string, string[]>();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       const body = Buffer.concat(chunks).toString('utf8');
       const timestamp = String(req.headers[WEBHOOK_TIMESTAMP_HEADER]);
       if (req.headers[WEBHOOK_SIGNATURE_HEADER] !== signWebhookBody(secret, timestamp, body)) {
@@ -72,7 +76,7 @@ async function startCodeReceiver(
 /** Starts the sample app on a fresh database of `backend`, as a deployment would run it. */
 export async function startSample(options: SampleHarnessOptions): Promise<SampleHarness> {
   const webhookSecret = randomBytes(16).toString('hex');
-  const receiver = await startCodeReceiver(webhookSecret);
+  const receiver = await startCodeReceiver(webhookSecret, options.deliveryDelayMs ?? 0);
   let database: TestDatabase | undefined;
   let app: INestApplication | undefined;
   try {

@@ -87,6 +87,7 @@ export function createAppModule(config: SampleConfig): DynamicModule {
           otpTtl: config.otpTtl,
           resendCooldown: config.resendCooldown,
           maxAttempts: config.maxAttempts,
+          autoCreateUser: config.autoCreateUsers,
           refreshTokenDelivery: config.refreshTokenDelivery,
           cookie: { secure: config.cookieSecure },
           totp: { issuer: config.totpIssuer ?? 'OTP sample', window: config.totpWindow },

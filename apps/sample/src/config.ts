@@ -85,6 +85,11 @@ export interface SampleConfig {
   readonly otpTtl: number | undefined;
   readonly resendCooldown: number | undefined;
   readonly maxAttempts: number | undefined;
+  /**
+   * `OTP_AUTO_CREATE_USERS` (default true): whether a code sign-in creates an unknown address's
+   * user. False for invite-only apps: unknown addresses get the same answers, but no mail.
+   */
+  readonly autoCreateUsers: boolean;
   /** Former `OTP_AUTH_SECRET` values still accepted for TOTP secrets and backup codes. */
   readonly previousSecrets: readonly string[];
   readonly totpIssuer: string | undefined;
@@ -425,6 +430,7 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     otpTtl: limited(env, 'OTP_TTL'),
     resendCooldown: limited(env, 'OTP_RESEND_COOLDOWN'),
     maxAttempts: limited(env, 'OTP_MAX_ATTEMPTS'),
+    autoCreateUsers: bool(env, 'OTP_AUTO_CREATE_USERS') ?? true,
     previousSecrets: previousSecrets(env, secret),
     totpIssuer: totpIssuer(env),
     introspectionApiKeys: introspectionApiKeys(env),
