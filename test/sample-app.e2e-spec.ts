@@ -385,6 +385,34 @@ describe('sample app with SMTP delivery (a real SMTP server on loopback)', () =>
   });
 });
 
+describe('sample app with its SMTP server down', () => {
+  it('answers 503 at once and keeps no code: the next request is not held by a cooldown', async () => {
+    // A port with nobody listening: bind, note it, close.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const app = await bootSample({
+      OTP_DELIVERY: 'smtp',
+      SMTP_URL: `smtp://127.0.0.1:${port}`,
+      SMTP_FROM: 'no-reply@example.com',
+      OTP_AUTH_SECRET: randomBytes(32).toString('hex'),
+    });
+    try {
+      const email = 'smtp-down@example.com';
+      const started = performance.now();
+      const first = await request(app.getHttpServer()).post('/auth/request-otp').send({ email });
+      expect(first.status).toBe(503);
+      expect(first.body.message).toBe('The code could not be sent. Please try again later.');
+      expect(performance.now() - started).toBeLessThan(2000);
+      // Withdrawn: a retry is not told to wait out a cooldown for a code that was never sent.
+      await request(app.getHttpServer()).post('/auth/request-otp').send({ email }).expect(503);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('sample app with SMS delivery (a Twilio-shaped API on loopback)', () => {
   const messages: { auth: string | undefined; form: URLSearchParams; path: string | undefined }[] = [];
   let api: Server;
