@@ -52,9 +52,8 @@ export class SessionService {
   async issue(user: StoredUser, amr: readonly string[]): Promise<SessionTokens> {
     const { store } = this.config;
     const oneFactor = !amr.some((m) => m === 'totp' || m === 'backup');
-    if (oneFactor && (await store.findTotp(user.id))?.active) {
-      throw new UnauthorizedException(SECOND_FACTOR_REQUIRED_MESSAGE);
-    }
+    // No TOTP look-up before the insert: the sign-in flow has just made it (to choose between a
+    // session and a challenge), and the check after the insert is the one that holds under races.
     const now = this.config.clock();
     const sessionId = randomUUID();
     const refreshToken = newRefreshToken();
@@ -62,8 +61,8 @@ export class SessionService {
       { id: sessionId, userId: user.id, amr: [...amr], createdAt: now, revokedAt: null },
       this.refreshRecord(refreshToken, sessionId, user.id, null, now),
     );
-    // TOTP turned on between the check and the insert: confirm() lists sessions after activating,
-    // so either it saw this one, or this check sees the activation.
+    // A user with TOTP on gets no one-factor session, whoever called: confirm() lists sessions
+    // after activating, so either it saw this one, or this check sees the activation.
     if (oneFactor && (await store.findTotp(user.id))?.active) {
       await this.revoke(sessionId, this.config.clock(), 'second_factor_missing');
       throw new UnauthorizedException(SECOND_FACTOR_REQUIRED_MESSAGE);
