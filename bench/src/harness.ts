@@ -134,7 +134,8 @@ export async function startServer<I extends ServerInfo>(
   const env = { ...process.env };
   if (backend === 'postgres') env['BENCH_POSTGRES_URL'] = dbUrl;
   if (backend === 'mariadb') env['BENCH_MARIADB_URL'] = dbUrl;
-  const child = spawn(process.execPath, [new URL(`./${script}`, import.meta.url).pathname, backend], {
+  // --expose-gc: the memory scenario collects garbage before reading the retained heap.
+  const child = spawn(process.execPath, ['--expose-gc', new URL(`./${script}`, import.meta.url).pathname, backend], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -90,7 +90,11 @@ async function memoryAfterAddresses(): Promise<Measured[]> {
   const { child, info } = await startServer(backend, dbUrl, 'login-server.js');
   try {
     const url = `http://127.0.0.1:${info.port}`;
-    const memory = async () => ((await (await fetch(`${url}/bench/memory`)).json()) as { rss: number }).rss;
+    const readings: { rss: number; heapUsed: number }[] = [];
+    const memory = async () => {
+      readings.push((await (await fetch(`${url}/bench/memory`)).json()) as { rss: number; heapUsed: number });
+      return readings.at(-1)!.rss;
+    };
     const flood = (prefix: string) => {
       let next = 0;
       return autocannon({
@@ -116,8 +120,10 @@ async function memoryAfterAddresses(): Promise<Measured[]> {
     await flood('b');
     const after200k = await memory();
     const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+    const heap = readings.map((r) => mb(r.heapUsed));
     console.log(
-      `[bench] RSS on ${backend}: ${mb(before)} MB at start, ${mb(after100k)} MB after 100k addresses, ${mb(after200k)} MB after 200k`,
+      `[bench] RSS on ${backend}: ${mb(before)} MB at start, ${mb(after100k)} MB after 100k addresses, ${mb(after200k)} MB after 200k; ` +
+        `heap retained after GC: ${heap.join(' / ')} MB`,
     );
     return [
       {
@@ -126,7 +132,9 @@ async function memoryAfterAddresses(): Promise<Measured[]> {
         p50_ms: 0,
         p99_ms: 0,
         ratio_to_baseline: ratio(after100k, before),
-        baseline: `RSS at start (${mb(before)} MB); after 100k: ${mb(after100k)} MB; after 200k: ${mb(after200k)} MB`,
+        baseline:
+          `RSS at start (${mb(before)} MB); after 100k: ${mb(after100k)} MB; after 200k: ${mb(after200k)} MB; ` +
+          `heap retained after GC: ${heap.join(' / ')} MB`,
       },
     ];
   } finally {
