@@ -170,3 +170,4 @@ export {
   withStoreAvailability,
 } from './store/store-unavailable.js';
 export { StoreUnavailableFilter } from './http/store-unavailable.filter.js';
+export { OtpValidationPipe, MAX_BODY_DEPTH, nestedDeeperThan } from './http/body-validation.pipe.js';

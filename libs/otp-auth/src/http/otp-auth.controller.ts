@@ -11,7 +11,6 @@ import {
   UnauthorizedException,
   UseGuards,
   UsePipes,
-  ValidationPipe,
   type Type,
 } from '@nestjs/common';
 import {
@@ -41,6 +40,7 @@ import {
 } from './dto.js';
 import { clearRefreshCookie, isCrossSite, refreshTokenFromCookie, type AuthResponse } from './refresh-cookie.js';
 import { writeTokenResponse } from './token-response.js';
+import { OtpValidationPipe } from './body-validation.pipe.js';
 import { isMfaChallenge } from '../totp/mfa-challenge.service.js';
 import { OtpRateLimitGuard } from '../rate-limits/otp-rate-limit.guard.js';
 import { RateLimited } from '../rate-limits/otp-rate-limiter.js';
@@ -49,7 +49,7 @@ const REQUEST_OTP_MESSAGE = 'If the address can sign in, a code is on its way.';
 
 /** The auth routes; mounted under the configured prefix by {@link createOtpAuthController}. */
 @ApiTags('auth')
-@UsePipes(new ValidationPipe({ whitelist: true, transform: true, stopAtFirstError: false }))
+@UsePipes(new OtpValidationPipe({ whitelist: true, transform: true, stopAtFirstError: false }))
 export class OtpAuthRoutes {
   constructor(
     @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,

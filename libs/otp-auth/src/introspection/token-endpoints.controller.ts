@@ -11,7 +11,6 @@ import {
   Res,
   UnauthorizedException,
   UsePipes,
-  ValidationPipe,
   type Type,
 } from '@nestjs/common';
 import {
@@ -25,6 +24,7 @@ import {
 } from '@nestjs/swagger';
 import { bearerToken, type AuthRequest } from '../guards/auth-request.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
+import { OtpValidationPipe } from '../http/body-validation.pipe.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { AccessTokenService, INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
@@ -41,7 +41,7 @@ export const AUTH_CLAIMS_HEADER = 'x-auth-claims';
  * are configured) and `GET /verify` for nginx `auth_request` and other gateways.
  */
 @ApiTags('tokens')
-@UsePipes(new ValidationPipe({ whitelist: true, transform: true }))
+@UsePipes(new OtpValidationPipe({ whitelist: true, transform: true }))
 export class TokenEndpointRoutes {
   private readonly apiKeys: IntrospectionApiKeys;
 

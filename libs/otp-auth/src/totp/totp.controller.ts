@@ -13,7 +13,6 @@ import {
   UnauthorizedException,
   UseGuards,
   UsePipes,
-  ValidationPipe,
   type Type,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
@@ -22,6 +21,7 @@ import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
 import { TokenResponseDto } from '../http/dto.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
 import { writeTokenResponse } from '../http/token-response.js';
+import { OtpValidationPipe } from '../http/body-validation.pipe.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { StoredUser } from '../store/otp-auth-store.interface.js';
@@ -49,7 +49,7 @@ function proofOf(body: SecondFactorDto): SecondFactorProof {
 
 /** The TOTP routes; mounted under `<prefix>/totp` by {@link createTotpController}. */
 @ApiTags('two-factor')
-@UsePipes(new ValidationPipe({ whitelist: true, transform: true }))
+@UsePipes(new OtpValidationPipe({ whitelist: true, transform: true }))
 export class TotpRoutes {
   constructor(
     @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
