@@ -85,7 +85,10 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
       }),
     ],
     controllers: [ProbeController, LimitedClassController],
-  }).compile();
+  })
+    // Startup logs (module init runs at compile) go to the capture too.
+    .setLogger(new CapturingLogger())
+    .compile();
   const platform = config.platform ?? 'express';
   let app: INestApplication;
   if (platform === 'fastify') {

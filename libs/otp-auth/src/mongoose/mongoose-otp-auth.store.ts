@@ -577,7 +577,13 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
    * session, and `cleanup()` leaves sessions younger than a minute alone while their first token
    * is on its way.
    */
+  /**
+   * The token first, then the session, without a transaction (those need a replica set): a
+   * connection lost in between leaves a token whose session does not exist, which
+   * `findRefreshToken` never returns and the TTL index removes; never a session without its token.
+   */
   async createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void> {
+    await this.tokens.create(this.tokenDoc(firstToken));
     await this.sessions.create({
       _id: session.id,
       userId: session.userId,
@@ -585,7 +591,6 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
       createdAt: session.createdAt,
       revokedAt: session.revokedAt,
     } satisfies OtpSessionDoc);
-    await this.tokens.create(this.tokenDoc(firstToken));
   }
 
   async findRefreshToken(tokenHash: string): Promise<RefreshTokenWithSession | null> {

@@ -148,6 +148,11 @@ export interface OtpAuthStore<TEntity extends object = object> extends TotpStore
   /** Consumes code `generation` exactly once (advancing the generation) and clears the address-wide failures. */
   consumeCode(email: string, purpose: string, generation: number): Promise<boolean>;
 
+  /**
+   * Stores a session with its first refresh token, all or nothing as far as sessions go: a
+   * failure part-way must never leave a session without its token (a transaction, or the token
+   * written first, since a token whose session is missing is never found).
+   */
   createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void>;
   findRefreshToken(tokenHash: string): Promise<RefreshTokenWithSession | null>;
   /**

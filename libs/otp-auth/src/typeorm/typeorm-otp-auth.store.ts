@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import { QueryFailedError, type DataSource, type EntityTarget, type ObjectLiteral, type Repository } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { OtpAuthConfigurationError } from '../options/resolve-options.js';
@@ -222,6 +223,31 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
         throw new OtpAuthConfigurationError(`the user entity has no \`${property}\` column; extend \`OtpBaseUser\`.`);
       }
     }
+    await this.warnAboutLooseEmailCollation();
+  }
+
+  /**
+   * MySQL/MariaDB compare with the column's collation, and the default ones are accent- and
+   * case-insensitive: "kevin@exámple.com" then occupies the unique slot of "kevin@example.com".
+   * Sign-in stays exact (the store compares addresses itself), but whoever signs up first with a
+   * look-alike keeps the real owner from signing up. A binary collation closes that.
+   */
+  private async warnAboutLooseEmailCollation(): Promise<void> {
+    if (this.dataSource.options.type !== 'mysql' && this.dataSource.options.type !== 'mariadb') return;
+    const column = this.users.metadata.findColumnWithPropertyName('email')!;
+    const rows = (await this.dataSource.query(
+      'SELECT COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+      [this.users.metadata.tableName, column.databaseName],
+    )) as { collation: string | null }[];
+    const collation = rows[0]?.collation;
+    if (collation && !collation.endsWith('_bin')) {
+      new Logger('OtpAuth').warn(
+        `users.${column.databaseName} uses the collation ${collation}, which treats look-alike addresses as equal ` +
+          `("kevin@exámple.com" = "kevin@example.com"): a look-alike signed up first keeps the real owner out. ` +
+          `Use a binary collation: ALTER TABLE ${this.users.metadata.tableName} MODIFY ${column.databaseName} ` +
+          `VARCHAR(${column.length || 254}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL.`,
+      );
+    }
   }
 
   // ---- users -------------------------------------------------------------------------------
@@ -358,15 +384,18 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
 
   // ---- sessions and refresh tokens ---------------------------------------------------------
 
+  /** One transaction: a connection lost between the two inserts leaves neither (found by the fault test). */
   async createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void> {
-    await this.sessions.insert({
-      id: session.id,
-      userId: session.userId,
-      amr: session.amr.join(','),
-      createdAt: session.createdAt,
-      revokedAt: session.revokedAt,
+    await this.dataSource.transaction(async (manager) => {
+      await manager.insert(OtpSessionEntity, {
+        id: session.id,
+        userId: session.userId,
+        amr: session.amr.join(','),
+        createdAt: session.createdAt,
+        revokedAt: session.revokedAt,
+      });
+      await manager.insert(OtpRefreshTokenEntity, { ...firstToken });
     });
-    await this.tokens.insert({ ...firstToken });
   }
 
   async findRefreshToken(tokenHash: string): Promise<RefreshTokenWithSession | null> {
