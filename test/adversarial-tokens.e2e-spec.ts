@@ -1,10 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
-import type { INestApplication } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
-import request from 'supertest';
 import { SecretKeys } from 'nestjs-otp-auth';
-import { createApp } from '../apps/sample/src/bootstrap.js';
-import { loadConfig } from '../apps/sample/src/config.js';
+import { enabledBackends } from './support/databases.js';
+import { startSample, type SampleHarness } from './support/sample-harness.js';
 import { refreshCookie, type Platform } from './support/test-app.js';
 
 /**
@@ -15,37 +13,31 @@ const SECRET = 'adversarial-secret-0123456789abcdef0123456789';
 const b64 = (value: unknown) =>
   Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
-describe.each(['express', 'fastify'] as Platform[])('token attacks on the sample app (%s)', (platform) => {
-  let app: INestApplication;
+const cases = enabledBackends().flatMap((backend) =>
+  (['express', 'fastify'] as Platform[]).map((platform) => [backend, platform] as const),
+);
+
+describe.each(cases)('token attacks on the sample app (%s / %s)', (backend, platform) => {
+  let sample: SampleHarness;
   let access: string;
   let refresh: string;
   let claims: Record<string, unknown>;
-  const http = () => request(app.getHttpServer());
+  const http = () => sample.http();
 
   beforeAll(async () => {
-    app = await createApp(
-      loadConfig({
-        DATABASE_URL: 'sqlite::memory:',
-        COOKIE_SECURE: 'false',
-        LOG_LEVEL: 'error',
-        OTP_DEVELOPER_MODE: 'true',
-        OTP_AUTH_SECRET: SECRET,
-        HTTP_PLATFORM: platform,
-      }),
-    );
-    await app.init();
-    if (platform === 'fastify') await app.getHttpAdapter().getInstance().ready();
-    const requested = await http().post('/auth/request-otp').send({ email: 'target@example.com' }).expect(200);
+    sample = await startSample({ backend, platform, env: { OTP_AUTH_SECRET: SECRET } });
+    const email = 'target@example.com';
+    await http().post('/auth/request-otp').send({ email }).expect(200);
     const verified = await http()
       .post('/auth/verify-otp')
-      .send({ email: 'target@example.com', code: requested.body.dev_code })
+      .send({ email, code: sample.lastCode(email) })
       .expect(200);
     access = verified.body.access_token as string;
     refresh = refreshCookie(verified)!;
     claims = JSON.parse(Buffer.from(access.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
   });
   afterAll(async () => {
-    await app.close();
+    await sample?.close();
   });
 
   /** Every route that reads an access token must refuse `token` with 401. */
