@@ -40,6 +40,21 @@ describe.each(enabledBackends())('module options on %s', (backend) => {
     void first;
   });
 
+  it('an unreachable store answers 503 + Retry-After, or a bare 503 for your own filters when the module filter is off', async () => {
+    for (const storeUnavailableFilter of [true, false]) {
+      t = await createTestApp({ backend, extras: { storeUnavailableFilter } });
+      // The store's database goes away under the app, as a crashed server would.
+      t.store.findCode = () =>
+        Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+      const res = await t.http().post('/auth/request-otp').send({ email: 'outage@example.com' });
+      expect(res.status).toBe(503);
+      expect(res.body.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe(storeUnavailableFilter ? '5' : undefined);
+      await t.close();
+      t = undefined;
+    }
+  });
+
   it('delivery failure on a first request leaves no row at all', async () => {
     t = await createTestApp({ backend, failDelivery: () => true });
     await t.http().post('/auth/request-otp').send({ email: 'first@example.com' }).expect(503);

@@ -1,10 +1,9 @@
 import { afterAll } from '@jest/globals';
-import { leakedSecrets } from './log-capture.js';
+import { assertNoLeakedSecrets } from './log-capture.js';
 
 // Runs after every e2e file (setupFilesAfterEnv): the file fails if a secret it saw was logged.
+// jest runs this hook before the file's own afterAll hooks, so the test apps also check when they
+// close (after their shutdown logs).
 afterAll(() => {
-  const leaks = leakedSecrets();
-  if (leaks.length > 0) {
-    throw new Error(`secrets appeared in the logs of this test file: ${leaks.join(', ')}`);
-  }
+  assertNoLeakedSecrets();
 });

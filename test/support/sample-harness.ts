@@ -10,7 +10,7 @@ import { createApp } from '../../apps/sample/src/bootstrap.js';
 import { loadConfig, type Environment } from '../../apps/sample/src/config.js';
 import { User } from '../../apps/sample/src/user.entity.js';
 import { createTestDatabase, type Backend, type TestDatabase } from './databases.js';
-import { CapturingLogger, recordSecret } from './log-capture.js';
+import { assertNoLeakedSecrets, CapturingLogger, recordSecret } from './log-capture.js';
 import { tapSecrets, type Platform } from './test-app.js';
 
 /**
@@ -122,6 +122,7 @@ export async function startSample(options: SampleHarnessOptions): Promise<Sample
         receiver.server.closeAllConnections();
         await new Promise<void>((resolve) => receiver.server.close(() => resolve()));
         await startedDatabase?.drop();
+        assertNoLeakedSecrets();
       },
     };
   } catch (error) {

@@ -9,7 +9,7 @@ import { otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
 import { createTestDatabase, type Backend, type TestDatabase } from './databases.js';
 import { TestUser } from './test-user.entity.js';
 import { LimitedClassController, ProbeController } from './probe.controller.js';
-import { CapturingLogger, recordResponseSecrets, recordSecret } from './log-capture.js';
+import { assertNoLeakedSecrets, CapturingLogger, recordResponseSecrets, recordSecret } from './log-capture.js';
 
 export type Platform = 'express' | 'fastify';
 
@@ -118,6 +118,7 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
     close: async () => {
       await app.close();
       if (!config.database) await database.drop();
+      assertNoLeakedSecrets();
     },
   };
 }

@@ -75,7 +75,7 @@ export const {
         useFactory: (c: ResolvedOtpAuthOptions) => new SecretKeys(c.secret),
       },
       // Global, but it catches only OtpStoreUnavailableException (503 + Retry-After).
-      { provide: APP_FILTER, useClass: StoreUnavailableFilter },
+      ...(extras.storeUnavailableFilter === false ? [] : [{ provide: APP_FILTER, useClass: StoreUnavailableFilter }]),
       ...(extras.sender ? [extras.sender] : []),
       senderProvider(extras.sender),
     ];

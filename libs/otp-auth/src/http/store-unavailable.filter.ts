@@ -1,5 +1,6 @@
 import { Catch, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { throwError } from 'rxjs';
 import { OtpStoreUnavailableException } from '../store/store-unavailable.js';
 
 /** One warning per this many ms while the database stays unreachable, not one per request. */
@@ -7,8 +8,8 @@ const WARNING_INTERVAL_MS = 10_000;
 
 /**
  * Answers {@link OtpStoreUnavailableException} with 503, its JSON body and `Retry-After`, on
- * Express and Fastify. Registered globally by the module, but it catches only that exception,
- * so the app's own filters see everything else. Logs the cause (the driver's message, which
+ * Express and Fastify. Registered globally by the module (unless `storeUnavailableFilter: false`),
+ * but it catches only that exception, so the app's own filters see everything else. Logs the cause (the driver's message, which
  * carries no request data) at most every 10 s.
  */
 @Catch(OtpStoreUnavailableException)
@@ -18,18 +19,23 @@ export class StoreUnavailableFilter implements ExceptionFilter<OtpStoreUnavailab
 
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
-  catch(exception: OtpStoreUnavailableException, host: ArgumentsHost): void {
+  catch(exception: OtpStoreUnavailableException, host: ArgumentsHost): unknown {
     const now = performance.now();
     if (now - this.lastWarning >= WARNING_INTERVAL_MS) {
       this.lastWarning = now;
       const cause = exception.cause instanceof Error ? exception.cause.message : String(exception.cause);
       this.logger.warn(`Database unreachable; answering 503: ${cause}`);
     }
-    if (host.getType() !== 'http') throw exception;
+    const type = host.getType<string>();
+    // GraphQL takes the exception back as the result; RPC and WebSocket handlers take an error
+    // stream (a filter that throws there would escape as an unhandled rejection).
+    if (type === 'graphql') return exception;
+    if (type !== 'http') return throwError(() => exception);
     const adapter = this.adapterHost.httpAdapter;
     const response: unknown = host.switchToHttp().getResponse();
     adapter.setHeader(response, 'Retry-After', String(exception.retryAfterSeconds));
     adapter.setHeader(response, 'Cache-Control', 'no-store');
     adapter.reply(response, exception.getResponse(), exception.getStatus());
+    return undefined;
   }
 }

@@ -232,6 +232,8 @@ function windowOver(cutoff: number): Record<string, unknown> {
 }
 
 /** The MongoDB driver's and Mongoose's errors for an unreachable or lost server. */
+/** Mongoose's own "operation buffering timed out" (no connection) is a plain MongooseError. */
+const MONGOOSE_BUFFERING_TIMEOUT = /buffering timed out/;
 const MONGO_UNAVAILABLE_NAMES = new Set([
   'MongoNetworkError',
   'MongoNetworkTimeoutError',
@@ -244,7 +246,12 @@ const MONGO_UNAVAILABLE_NAMES = new Set([
 
 /** Whether a Mongoose or driver error means MongoDB cannot be reached right now. */
 export function isMongoUnavailable(error: unknown): boolean {
-  return someCause(error, (e) => typeof e['name'] === 'string' && MONGO_UNAVAILABLE_NAMES.has(e['name']));
+  return someCause(
+    error,
+    (e) =>
+      (typeof e['name'] === 'string' && MONGO_UNAVAILABLE_NAMES.has(e['name'])) ||
+      (typeof e['message'] === 'string' && MONGOOSE_BUFFERING_TIMEOUT.test(e['message'])),
+  );
 }
 
 /**
@@ -573,11 +580,6 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
   // ---- sessions and refresh tokens ---------------------------------------------------------
 
   /**
-   * Two inserts, session first (as in the TypeORM store): a token never exists without its
-   * session, and `cleanup()` leaves sessions younger than a minute alone while their first token
-   * is on its way.
-   */
-  /**
    * The token first, then the session, without a transaction (those need a replica set): a
    * connection lost in between leaves a token whose session does not exist, which
    * `findRefreshToken` never returns and the TTL index removes; never a session without its token.
@@ -903,7 +905,7 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
    * Deletes sessions created before `cutoff` that have no refresh token left. Walks sessions in
    * `_id` order, asks the tokens collection which of each page still have tokens, and deletes
    * the rest. No token can be added to such a session meanwhile: a successor is only inserted
-   * for a token that was found, and the first token comes within a minute of the session.
+   * for a token that was found, and the first token is written before its session.
    */
   private async removeOrphanSessions(cutoff: number): Promise<number> {
     let removed = 0;

@@ -201,6 +201,13 @@ export interface OtpAuthModuleExtras {
   routePrefix?: string;
   /** Mount the HTTP controller. Set false to call the services from your own routes. Default true. */
   mountRoutes?: boolean;
+  /**
+   * Register {@link StoreUnavailableFilter} globally, so an unreachable database answers 503 with
+   * `Retry-After` everywhere. Set false when your own global filter must see those exceptions (they
+   * are `HttpException`s with status 503); `new StoreUnavailableFilter(app.get(HttpAdapterHost))` or
+   * your filter can then add the header. Default true.
+   */
+  storeUnavailableFilter?: boolean;
   /** An injectable sender class, resolved through DI (used when `sendOtp` is not given). */
   sender?: Type<OtpSender>;
   /** More providers available to the options factory and the sender. */

@@ -2,6 +2,10 @@ import { BadRequestException } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
 import { isDatabaseUnavailable } from '../typeorm/typeorm-otp-auth.store.js';
 import { isMongoUnavailable } from '../mongoose/mongoose-otp-auth.store.js';
+import type { ArgumentsHost } from '@nestjs/common';
+import type { HttpAdapterHost } from '@nestjs/core';
+import { firstValueFrom, type Observable } from 'rxjs';
+import { StoreUnavailableFilter } from '../http/store-unavailable.filter.js';
 import type { OtpAuthStore } from './otp-auth-store.interface.js';
 import { isNetworkError, OtpStoreUnavailableException, withStoreAvailability } from './store-unavailable.js';
 
@@ -71,5 +75,31 @@ describe('withStoreAvailability', () => {
       'bug',
     );
     await expect(withStoreAvailability(storeFailingWith(null)).insertSuccessor({} as never)).resolves.toBe(true);
+  });
+});
+
+describe('withStoreAvailability on odd stores', () => {
+  it('translates a synchronous throw and a foreign thenable too', async () => {
+    const store = {
+      findCode: () => {
+        throw socketError('ECONNREFUSED');
+      },
+      findUserById: () => ({ then: (_: unknown, reject: (e: unknown) => void) => reject(socketError('EPIPE')) }),
+    } as unknown as OtpAuthStore;
+    const wrapped = withStoreAvailability(store);
+    expect(() => wrapped.findCode('a@b.c', 'login')).toThrow(OtpStoreUnavailableException);
+    await expect(wrapped.findUserById('1')).rejects.toBeInstanceOf(OtpStoreUnavailableException);
+  });
+});
+
+describe('StoreUnavailableFilter outside HTTP', () => {
+  const filter = new StoreUnavailableFilter({} as HttpAdapterHost);
+  const host = (type: string) => ({ getType: () => type }) as unknown as ArgumentsHost;
+
+  it('hands GraphQL the exception and RPC/WebSocket an error stream, never a throw', async () => {
+    const exception = new OtpStoreUnavailableException();
+    expect(filter.catch(exception, host('graphql'))).toBe(exception);
+    const stream = filter.catch(exception, host('rpc')) as Observable<never>;
+    await expect(firstValueFrom(stream)).rejects.toBe(exception);
   });
 });

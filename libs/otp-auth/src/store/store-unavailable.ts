@@ -6,9 +6,11 @@ export const STORE_UNAVAILABLE_RETRY_AFTER = 5;
 
 /**
  * The database behind the store cannot be reached (refused, reset, timed out). Answered as 503
- * with `Retry-After` by the module's exception filter, anywhere in the app (the module's routes,
- * and app routes behind `VerifiedUserGuard`); it is an `HttpException`, so an app's own
- * catch-all filter still sees a 503.
+ * with `Retry-After` by the module's exception filter ({@link StoreUnavailableFilter}), anywhere in
+ * the app (the module's routes, and app routes behind `VerifiedUserGuard`). Nest gives an
+ * exception to one filter only, and a global filter registered later comes first: with
+ * `storeUnavailableFilter: false` the module registers none, and this `HttpException` (503) reaches
+ * your own filters instead.
  */
 export class OtpStoreUnavailableException extends HttpException {
   constructor(
@@ -73,24 +75,33 @@ export function someCause(error: unknown, test: (error: Record<string, unknown>)
 export function withStoreAvailability<TStore extends OtpAuthStore>(store: TStore): TStore {
   const unavailable = (error: unknown): boolean =>
     !(error instanceof HttpException) && (isNetworkError(error) || store.isUnavailableError?.(error) === true);
-  const wrapped = new Map<PropertyKey, unknown>();
+  const translate = (error: unknown): unknown =>
+    unavailable(error) ? new OtpStoreUnavailableException(undefined, { cause: error }) : error;
+  // Keyed by the function, so a method replaced later (a spy, a patch) is wrapped afresh.
+  const wrapped = new WeakMap<(...args: unknown[]) => unknown, (...args: unknown[]) => unknown>();
   return new Proxy(store, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
       if (typeof value !== 'function' || property === 'isUnavailableError' || property === 'constructor') {
         return value;
       }
-      let wrapper = wrapped.get(property);
+      const method = value as (...args: unknown[]) => unknown;
+      let wrapper = wrapped.get(method);
       if (wrapper === undefined) {
-        const method = value as (...args: unknown[]) => unknown;
         wrapper = (...args: unknown[]): unknown => {
-          const result = method.apply(target, args);
-          if (!(result instanceof Promise)) return result;
-          return result.catch((error: unknown) => {
-            throw unavailable(error) ? new OtpStoreUnavailableException(undefined, { cause: error }) : error;
+          let result: unknown;
+          try {
+            result = method.apply(target, args);
+          } catch (error) {
+            throw translate(error);
+          }
+          // Any thenable (a promise from another realm too), not only this realm's Promise.
+          if (typeof (result as { then?: unknown } | null)?.then !== 'function') return result;
+          return Promise.resolve(result).catch((error: unknown) => {
+            throw translate(error);
           });
         };
-        wrapped.set(property, wrapper);
+        wrapped.set(method, wrapper);
       }
       return wrapper;
     },

@@ -59,8 +59,8 @@ export function isUniqueViolation(error: unknown): boolean {
   );
 }
 
-/** PostgreSQL SQLSTATEs of a lost or refused server (class 08, shutdown, too many connections). */
-const POSTGRES_UNAVAILABLE = /^(08...|57P0[123]|53300)$/;
+/** PostgreSQL SQLSTATEs of a lost, refused or overloaded server (class 08, shutdown, too many connections, statement timeout). */
+const POSTGRES_UNAVAILABLE = /^(08...|57P0[123]|53300|57014)$/;
 /** mysql2's codes for a lost, refused or overloaded server. */
 const MYSQL_UNAVAILABLE = new Set([
   'PROTOCOL_CONNECTION_LOST',
@@ -80,7 +80,7 @@ const PG_CONNECTION_MESSAGES =
 export function isDatabaseUnavailable(error: unknown): boolean {
   return someCause(error, (e) => {
     const code = typeof e['code'] === 'string' ? e['code'] : '';
-    if (POSTGRES_UNAVAILABLE.test(code) || MYSQL_UNAVAILABLE.has(code) || code === 'SQLITE_BUSY') return true;
+    if (POSTGRES_UNAVAILABLE.test(code) || MYSQL_UNAVAILABLE.has(code) || code.startsWith('SQLITE_BUSY')) return true;
     if (e['fatal'] === true && code !== '') return true; // mysql2: the connection is gone
     return typeof e['message'] === 'string' && PG_CONNECTION_MESSAGES.test(e['message']);
   });
@@ -158,7 +158,8 @@ const PENDING_TOTP_TRIES = 3;
 /**
  * The store on TypeORM: SQLite (better-sqlite3), PostgreSQL and MySQL/MariaDB. Every rule is one
  * conditional UPDATE or one INSERT against a unique key, so it needs no transactions and holds
- * across connections and app instances.
+ * across connections and app instances. Where two writes belong together (a session and its first
+ * token) they are ordered so that a failure in between leaves nothing usable.
  */
 export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implements OtpAuthStore<TUser> {
   private users!: Repository<TUser>;
@@ -235,10 +236,15 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
   private async warnAboutLooseEmailCollation(): Promise<void> {
     if (this.dataSource.options.type !== 'mysql' && this.dataSource.options.type !== 'mariadb') return;
     const column = this.users.metadata.findColumnWithPropertyName('email')!;
-    const rows = (await this.dataSource.query(
-      'SELECT COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?',
-      [this.users.metadata.tableName, column.databaseName],
-    )) as { collation: string | null }[];
+    let rows: { collation: string | null }[];
+    try {
+      rows = (await this.dataSource.query(
+        'SELECT COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+        [this.users.metadata.database ?? null, this.users.metadata.tableName, column.databaseName],
+      )) as { collation: string | null }[];
+    } catch {
+      return; // advice only: never a reason not to start
+    }
     const collation = rows[0]?.collation;
     if (collation && !collation.endsWith('_bin')) {
       new Logger('OtpAuth').warn(
@@ -384,17 +390,21 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
 
   // ---- sessions and refresh tokens ---------------------------------------------------------
 
-  /** One transaction: a connection lost between the two inserts leaves neither (found by the fault test). */
+  /**
+   * The token first, then the session, and no transaction (better-sqlite3 shares one connection
+   * between requests, so a transaction there would take in other requests' writes): a connection
+   * lost in between leaves a token whose session does not exist, which `findRefreshToken` never
+   * returns and `cleanup()` removes at its expiry; never a session without its token (the fault
+   * test found that state when the session came first).
+   */
   async createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await manager.insert(OtpSessionEntity, {
-        id: session.id,
-        userId: session.userId,
-        amr: session.amr.join(','),
-        createdAt: session.createdAt,
-        revokedAt: session.revokedAt,
-      });
-      await manager.insert(OtpRefreshTokenEntity, { ...firstToken });
+    await this.tokens.insert({ ...firstToken });
+    await this.sessions.insert({
+      id: session.id,
+      userId: session.userId,
+      amr: session.amr.join(','),
+      createdAt: session.createdAt,
+      revokedAt: session.revokedAt,
     });
   }
 
