@@ -1,4 +1,5 @@
 import type { Response } from 'supertest';
+import { enabledBackends } from './support/databases.js';
 import { startSample, type SampleHarness } from './support/sample-harness.js';
 import type { Platform } from './support/test-app.js';
 
@@ -17,13 +18,17 @@ function cookieValue(res: Response): string {
 
 // The sample as deployed (COOKIE_SECURE=true, cookie delivery): every Set-Cookie it sends, and
 // what it does with cookie-authenticated requests from another site.
-describe.each(['express', 'fastify'] as Platform[])('refresh cookie and CSRF on the sample app (%s)', (platform) => {
+const cases = enabledBackends().flatMap((backend) =>
+  (['express', 'fastify'] as Platform[]).map((platform) => [backend, platform] as const),
+);
+
+describe.each(cases)('refresh cookie and CSRF on the sample app (%s / %s)', (backend, platform) => {
   let sample: SampleHarness;
   const email = 'cookie@example.com';
 
   beforeAll(async () => {
     sample = await startSample({
-      backend: 'sqlite',
+      backend,
       platform,
       env: { COOKIE_SECURE: 'true', RATE_LIMITS_ENABLED: 'false', OTP_RESEND_COOLDOWN: '1' },
     });
