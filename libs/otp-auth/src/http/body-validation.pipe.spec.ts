@@ -35,3 +35,15 @@ describe('OtpValidationPipe', () => {
     });
   });
 });
+
+describe('second-factor bodies', () => {
+  it('refuse null for code or backup_code with 400 (it used to reach the TOTP check as null: a 500)', async () => {
+    const { SecondFactorDto } = await import('../totp/totp.dto.js');
+    const pipe = new OtpValidationPipe({ whitelist: true, transform: true });
+    const body = { type: 'body' as const, metatype: SecondFactorDto };
+    for (const value of [{ code: null }, { backup_code: null }]) {
+      await expect(pipe.transform(value, body)).rejects.toBeInstanceOf(BadRequestException);
+    }
+    await expect(pipe.transform({ code: '123456' }, body)).resolves.toMatchObject({ code: '123456' });
+  });
+});

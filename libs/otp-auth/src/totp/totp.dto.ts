@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsString, Matches, MaxLength } from 'class-validator';
+import { IsAbsentOrValid } from '../http/dto.js';
 
 /** Body with a current authenticator code. */
 export class TotpCodeDto {
@@ -12,13 +13,13 @@ export class TotpCodeDto {
 /** Body with either an authenticator code or a backup code. */
 export class SecondFactorDto {
   @ApiPropertyOptional({ example: '123456', description: 'A current authenticator code.' })
-  @IsOptional()
+  @IsAbsentOrValid()
   @IsString({ message: 'code must be a string' })
   @Matches(/^\d{6,8}$/, { message: 'code must be 6 to 8 digits' })
   code?: string;
 
   @ApiPropertyOptional({ example: 'ABCDE-FGHJK', description: 'One of the backup codes (single use).' })
-  @IsOptional()
+  @IsAbsentOrValid()
   @IsString({ message: 'backup_code must be a string' })
   @Matches(/^[A-Za-z0-9][A-Za-z0-9 -]{8,14}[A-Za-z0-9]$/, { message: 'backup_code must look like ABCDE-FGHJK' })
   backup_code?: string;
