@@ -16,6 +16,7 @@ import { createTestDatabase, enabledBackends, type TestDatabase } from './suppor
 import { refreshCookie, type Platform } from './support/test-app.js';
 import { decodeQrDataUrl } from './support/totp-helpers.js';
 import { CapturingLogger } from './support/log-capture.js';
+import { freePort } from './support/network-peers.js';
 
 /**
  * Whether `@fastify/static` (which Swagger UI needs on Fastify) loads in this runtime. Plain Node
@@ -387,11 +388,7 @@ describe('sample app with SMTP delivery (a real SMTP server on loopback)', () =>
 
 describe('sample app with its SMTP server down', () => {
   it('answers 503 at once and keeps no code: the next request is not held by a cooldown', async () => {
-    // A port with nobody listening: bind, note it, close.
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as AddressInfo;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const port = await freePort();
     const app = await bootSample({
       OTP_DELIVERY: 'smtp',
       SMTP_URL: `smtp://127.0.0.1:${port}`,

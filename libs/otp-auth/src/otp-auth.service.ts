@@ -7,11 +7,9 @@ import type { AccessTokenClaims } from './tokens/access-token-claims.js';
 import { SessionService, type SessionTokens } from './tokens/session.service.js';
 import { MfaChallengeService, type SignInResult } from './totp/mfa-challenge.service.js';
 import { SECOND_FACTOR_AMR, type SecondFactorProof } from './totp/totp.service.js';
+import { normalizeEmail } from './codes/normalize-email.js';
 
-/** Trims and lower-cases an address, as every entry point does before using it. */
-export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
-}
+export { normalizeEmail };
 
 /**
  * The module's programmatic face: everything the HTTP routes do, for apps that mount their

@@ -1,14 +1,12 @@
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import {
+  failureOf,
+  freePort,
+  startRecordingServer,
+  type RecordingServer,
+} from '../../../../test/support/network-peers.js';
 import { PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
 import { SmsOtpSender, type SmsOtpSenderOptions } from './sms-otp.sender.js';
-
-interface Received {
-  method: string | undefined;
-  url: string | undefined;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
 
 const ACCOUNT_SID = `AC${'0123456789abcdef'.repeat(2)}`;
 const SERVICE_SID = `MG${'fedcba9876543210'.repeat(2)}`;
@@ -23,20 +21,9 @@ const phones: Record<string, string> = {
   'bob@example.com': '0791234567',
 };
 
-/** Rejects with the error, whatever its type, so tests can inspect it. */
-async function failureOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('SmsOtpSender', () => {
-  let server: Server;
+  let server: RecordingServer;
   let baseUrl: string;
-  const received: Received[] = [];
   /** How the server answers the next requests; `undefined` means never. */
   let answer: ((res: ServerResponse) => void) | undefined;
 
@@ -52,38 +39,24 @@ describe('SmsOtpSender', () => {
     });
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        received.push({
-          method: req.method,
-          url: req.url,
-          headers: req.headers,
-          body: Buffer.concat(chunks).toString('utf8'),
-        });
-        answer?.(res);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startRecordingServer(() => answer);
+    baseUrl = `${server.baseUrl}`;
   });
 
   afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    await server.close();
   });
 
   beforeEach(() => {
-    received.length = 0;
+    server.received.length = 0;
     answer = (res) => res.writeHead(201, { 'content-type': 'application/json' }).end('{"sid":"SM1","status":"queued"}');
   });
 
   it('POSTs the form to the Messages endpoint with Basic auth', async () => {
     await sms().send('ada@example.com', '482913', context);
 
-    expect(received).toHaveLength(1);
-    const request = received[0]!;
+    expect(server.received).toHaveLength(1);
+    const request = server.received[0]!;
     expect(request.method).toBe('POST');
     expect(request.url).toBe(`/2010-04-01/Accounts/${ACCOUNT_SID}/Messages.json`);
     expect(request.headers['content-type']).toBe('application/x-www-form-urlencoded');
@@ -108,7 +81,7 @@ describe('SmsOtpSender', () => {
       },
     });
     await sender.send('ada@example.com', '123456', { ...context, locale: 'de-CH' });
-    const form = new URLSearchParams(received[0]!.body);
+    const form = new URLSearchParams(server.received[0]!.body);
     expect(form.get('MessagingServiceSid')).toBe(SERVICE_SID);
     expect(form.has('From')).toBe(false);
     expect(form.get('Body')).toBe('123456 ist Ihr Acme-Code');
@@ -134,7 +107,7 @@ describe('SmsOtpSender', () => {
     expect(local).toBeInstanceOf(PermanentDeliveryError);
     expect(local.message).toContain('not E.164');
     expect(local.message).not.toContain('0791234567');
-    expect(received).toHaveLength(0);
+    expect(server.received).toHaveLength(0);
   });
 
   it('maps 400 to PermanentDeliveryError with the provider message', async () => {
@@ -163,7 +136,7 @@ describe('SmsOtpSender', () => {
     const error = await failureOf(sms().send('ada@example.com', '1', context));
     expect(error).toBeInstanceOf(PermanentDeliveryError);
     expect(error.message).toContain('307');
-    expect(received).toHaveLength(1);
+    expect(server.received).toHaveLength(1);
   });
 
   it('never shows the auth token, fails retryably on timeouts and refused connections', async () => {
@@ -185,7 +158,7 @@ describe('SmsOtpSender', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(timeout).not.toBeInstanceOf(PermanentDeliveryError);
     expect(timeout.message).toBe('SMS delivery failed: timed out');
-    server.closeAllConnections();
+    server.dropConnections();
 
     const basic = Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64');
     for (const error of [unauthorized, refused, timeout]) {
@@ -230,12 +203,3 @@ describe('SmsOtpSender', () => {
     }
   });
 });
-
-/** A port nothing listens on: bound once, then released. */
-async function freePort(): Promise<number> {
-  const probe = createTcpServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}

@@ -7,6 +7,7 @@ import { SMTPServer, type SMTPServerError, type SMTPServerOptions } from 'smtp-s
 import { OtpMessageTemplates } from './message-templates.js';
 import { PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
 import { SmtpOtpSender, type SmtpOtpSenderOptions } from './smtp-otp.sender.js';
+import { failureOf, freePort } from '../../../../test/support/network-peers.js';
 
 /** What the server got: the envelope, whether the session was encrypted, and the raw message. */
 interface ReceivedMail {
@@ -133,16 +134,6 @@ function decodeQuotedPrintable(text: string): string {
 /** The six-digit code as a reader of the plain-text part would find it. */
 function codeIn(text: string): string | undefined {
   return /\b(\d{6})\b/.exec(text)?.[1];
-}
-
-/** Rejects with the error, whatever its type, so tests can inspect it. */
-async function failureOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 afterEach(async () => {
@@ -511,12 +502,3 @@ describe('SmtpOtpSender', () => {
     });
   });
 });
-
-/** A port nothing listens on: bound once, then released. */
-async function freePort(): Promise<number> {
-  const probe = createTcpServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}

@@ -1,6 +1,11 @@
 import { jest } from '@jest/globals';
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import {
+  failureOf,
+  freePort,
+  startRecordingServer,
+  type RecordingServer,
+} from '../../../../test/support/network-peers.js';
 import { PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
 import {
   signWebhookBody,
@@ -9,13 +14,6 @@ import {
   WebhookOtpSender,
 } from './webhook-otp.sender.js';
 
-interface Received {
-  method: string | undefined;
-  url: string | undefined;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
 const SECRET = 'webhook-secret';
 const context: OtpDeliveryContext = {
   purpose: 'login',
@@ -23,57 +21,23 @@ const context: OtpDeliveryContext = {
   ttlSeconds: 600,
 };
 
-/** Rejects with the error, whatever its type, so tests can inspect it. */
-async function failureOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
-
-/** A port nothing listens on: bound once, then released. */
-async function freePort(): Promise<number> {
-  const probe = createTcpServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
 describe('WebhookOtpSender', () => {
-  let server: Server;
+  let server: RecordingServer;
   let url: string;
-  const received: Received[] = [];
   /** How the server answers the next requests; `undefined` means never. */
   let answer: ((res: ServerResponse) => void) | undefined;
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        received.push({
-          method: req.method,
-          url: req.url,
-          headers: req.headers,
-          body: Buffer.concat(chunks).toString('utf8'),
-        });
-        answer?.(res);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    server = await startRecordingServer(() => answer);
+    url = `${server.baseUrl}/hook`;
   });
 
   afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    await server.close();
   });
 
   beforeEach(() => {
-    received.length = 0;
+    server.received.length = 0;
     answer = (res) => res.writeHead(204).end();
   });
 
@@ -83,8 +47,8 @@ describe('WebhookOtpSender', () => {
     await sender.send('user@example.com', '123456', context);
     const after = Math.floor(Date.now() / 1000);
 
-    expect(received).toHaveLength(1);
-    const request = received[0]!;
+    expect(server.received).toHaveLength(1);
+    const request = server.received[0]!;
     expect(request.method).toBe('POST');
     expect(request.url).toBe('/hook');
     expect(request.headers['content-type']).toBe('application/json');
@@ -114,7 +78,7 @@ describe('WebhookOtpSender', () => {
       ...context,
       locale: 'de-CH',
     });
-    expect(JSON.parse(received[0]!.body)).toEqual({
+    expect(JSON.parse(server.received[0]!.body)).toEqual({
       email: 'user@example.com',
       code: '123456',
       purpose: 'login',
@@ -129,7 +93,7 @@ describe('WebhookOtpSender', () => {
     const error = await failureOf(sender.send('user@example.com', '123456', context));
     expect(error.message).toBe('webhook answered 500 (3 attempts)');
     expect(error).not.toBeInstanceOf(PermanentDeliveryError);
-    expect(received).toHaveLength(3);
+    expect(server.received).toHaveLength(3);
   });
 
   it('retries after failures, re-signing each attempt, until one succeeds', async () => {
@@ -137,7 +101,7 @@ describe('WebhookOtpSender', () => {
     answer = (res) => res.writeHead(statuses.shift() ?? 204).end();
     // Each request moves the clock on by a second, so each attempt must carry a new timestamp.
     const realNow = Date.now.bind(Date);
-    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + received.length * 1000);
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + server.received.length * 1000);
     try {
       const started = realNow();
       await new WebhookOtpSender({ url, secret: SECRET, retryDelayMs: 40 }).send('user@example.com', '123456', context);
@@ -147,11 +111,11 @@ describe('WebhookOtpSender', () => {
       clock.mockRestore();
     }
 
-    expect(received).toHaveLength(3);
-    const timestamps = received.map((request) => request.headers[WEBHOOK_TIMESTAMP_HEADER] as string);
+    expect(server.received).toHaveLength(3);
+    const timestamps = server.received.map((request) => request.headers[WEBHOOK_TIMESTAMP_HEADER] as string);
     expect(new Set(timestamps).size).toBe(3);
-    for (const request of received) {
-      expect(request.body).toBe(received[0]!.body);
+    for (const request of server.received) {
+      expect(request.body).toBe(server.received[0]!.body);
       expect(request.headers[WEBHOOK_SIGNATURE_HEADER]).toBe(
         signWebhookBody(SECRET, request.headers[WEBHOOK_TIMESTAMP_HEADER] as string, request.body),
       );
@@ -164,14 +128,14 @@ describe('WebhookOtpSender', () => {
     const badRequest = await failureOf(sender.send('user@example.com', '123456', context));
     expect(badRequest).toBeInstanceOf(PermanentDeliveryError);
     expect(badRequest.message).toBe('webhook answered 400');
-    expect(received).toHaveLength(1);
+    expect(server.received).toHaveLength(1);
 
     // Following it would hand the code to another URL.
     answer = (res) => res.writeHead(307, { location: `${url}-moved` }).end();
     const redirect = await failureOf(sender.send('user@example.com', '123456', context));
     expect(redirect).toBeInstanceOf(PermanentDeliveryError);
     expect(redirect.message).toBe('webhook answered 307');
-    expect(received).toHaveLength(2);
+    expect(server.received).toHaveLength(2);
   });
 
   it('honours a short Retry-After and gives up on a long one', async () => {
@@ -185,14 +149,14 @@ describe('WebhookOtpSender', () => {
     const started = Date.now();
     await sender.send('user@example.com', '123456', context);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-    expect(received).toHaveLength(2);
+    expect(server.received).toHaveLength(2);
 
-    received.length = 0;
+    server.received.length = 0;
     answer = (res) => res.writeHead(429, { 'retry-after': '3600' }).end();
     const error = await failureOf(sender.send('user@example.com', '123456', context));
     expect(error.message).toBe('webhook answered 429 (Retry-After 3600 s is too long to wait)');
     expect(error).not.toBeInstanceOf(PermanentDeliveryError);
-    expect(received).toHaveLength(1);
+    expect(server.received).toHaveLength(1);
   });
 
   it('retries a refused connection and reports the attempts', async () => {
@@ -222,7 +186,7 @@ describe('WebhookOtpSender', () => {
       context,
     );
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
-    expect(received).toHaveLength(2);
+    expect(server.received).toHaveLength(2);
   });
 
   it('rejects within timeoutMs when the webhook never answers', async () => {
@@ -233,7 +197,7 @@ describe('WebhookOtpSender', () => {
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(150);
     expect(elapsed).toBeLessThan(2000);
-    server.closeAllConnections();
+    server.dropConnections();
   });
 
   it('rejects a non-http URL and an empty secret', () => {

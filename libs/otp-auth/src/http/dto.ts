@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
+import { normalizeEmail } from '../codes/normalize-email.js';
 import {
   isEmail,
   IsOptional,
@@ -12,7 +13,7 @@ import {
 } from 'class-validator';
 
 const trimLower = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' ? value.trim().toLowerCase() : value;
+  typeof value === 'string' ? normalizeEmail(value) : value;
 
 /**
  * Optional, but validated when present: unlike `@IsOptional()`, `null` counts as present and so

@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { normalizeEmail } from '../codes/normalize-email.js';
 import { resolveClientIp } from './client-ip.js';
 import {
   OtpRateLimiter,
@@ -44,8 +45,7 @@ export class OtpRateLimitGuard implements CanActivate {
     const request = http.getRequest<LimitedRequest>();
     const response = http.getResponse<LimitedResponse>();
     const body = request.body as { email?: unknown } | undefined;
-    // Same normalisation as the routes, so "A@x.com " and "a@x.com" share a counter.
-    const email = typeof body?.email === 'string' ? body.email.trim().toLowerCase() : undefined;
+    const email = typeof body?.email === 'string' ? normalizeEmail(body.email) : undefined;
     const raw = request.raw ?? (request as unknown as IncomingMessage);
     const ip = resolveClientIp(raw, this.config.rateLimits.trustProxy);
     let verdict;
