@@ -81,9 +81,17 @@ export function leakedSecrets(): string[] {
   const jwt = FULL_JWT.exec(text);
   if (jwt) leaks.push(`a full JWT (${jwt[0].slice(0, 8)}…)`);
   for (const secret of seenSecrets) {
-    // Six-digit codes must stand alone, so a port or a timestamp containing them is no leak.
-    const found = /^\d+$/.test(secret) ? new RegExp(`(?<!\\d)${secret}(?!\\d)`).test(text) : text.includes(secret);
-    if (found) leaks.push(`${secret.slice(0, 4)}… (${secret.length} characters)`);
+    // Codes must stand alone: six digits inside a longer number (a timestamp, a port) or inside a
+    // hex id (a session UUID in an audit line) are no leak.
+    const found = /^\d+$/.test(secret)
+      ? new RegExp(`(?<![0-9A-Za-z])${secret}(?![0-9A-Za-z])`).test(text)
+      : text.includes(secret);
+    if (found) {
+      // Where it was, with the secret itself masked, so a failure can be traced without leaking it.
+      const line = lines.find((l) => l.includes(secret)) ?? '';
+      const masked = line.split(secret).join('<secret>').slice(0, 160);
+      leaks.push(`${secret.slice(0, 4)}… (${secret.length} characters) in "${masked}"`);
+    }
   }
   return leaks;
 }
