@@ -85,6 +85,78 @@ describe.each(cases)('TOTP two-factor on %s / %s', (backend, platform) => {
       await t.http().get('/auth/totp/qr').set('authorization', again).expect(404);
     });
 
+    it('needs a sign-in from the last 15 minutes: a stolen or refreshed token cannot enrol (RFC 9470 answer)', async () => {
+      const login = await signIn(t, 'stale@example.com');
+      expect(claimsOf(login.body.access_token as string).auth_time).toBe(Math.floor(t.clock.now() / 1000));
+      const auth = `Bearer ${login.body.access_token as string}`;
+      const setup = await t.http().post('/auth/totp/setup').set('authorization', auth).expect(200);
+      const secret = setup.body.secret as string;
+
+      t.clock.advance(15 * 60 + 1);
+      // Refreshing keeps the sign-in time: the new access token is no fresher for enrolment.
+      const refreshed = await t
+        .http()
+        .post('/auth/refresh')
+        .set('cookie', `otp_refresh=${refreshCookie(login)}`)
+        .expect(200);
+      expect(claimsOf(refreshed.body.access_token as string).auth_time).toBe(
+        claimsOf(login.body.access_token as string).auth_time,
+      );
+      const stale = `Bearer ${refreshed.body.access_token as string}`;
+      for (const call of [
+        t.http().post('/auth/totp/setup').set('authorization', stale),
+        t.http().get('/auth/totp/qr').set('authorization', stale),
+        t
+          .http()
+          .post('/auth/totp/confirm')
+          .set('authorization', stale)
+          .send({ code: codeAt(t, secret) }),
+      ]) {
+        const res = await call;
+        expect(res.status).toBe(401);
+        expect(res.body).toEqual({
+          statusCode: 401,
+          error: 'insufficient_user_authentication',
+          message: 'Sign in again: setting up two-factor authentication needs a sign-in from the last 15 minutes.',
+        });
+        expect(res.headers['www-authenticate']).toBe(
+          'Bearer error="insufficient_user_authentication", error_description="A more recent sign-in is required", max_age=900',
+        );
+        expect(JSON.stringify(res.body)).not.toContain(secret);
+      }
+      // Nothing was enrolled, and the stale token still works where freshness does not matter.
+      await t.http().get('/protected').set('authorization', stale).expect(200);
+      expect((await t.store.findTotp(claimsOf(login.body.access_token as string).sub as string))?.active).toBe(false);
+
+      // A new sign-in may enrol.
+      t.clock.advance(61);
+      const fresh = `Bearer ${(await signIn(t, 'stale@example.com')).body.access_token as string}`;
+      const again = await t.http().post('/auth/totp/setup').set('authorization', fresh).expect(200);
+      await t
+        .http()
+        .post('/auth/totp/confirm')
+        .set('authorization', fresh)
+        .send({ code: codeAt(t, again.body.secret as string) })
+        .expect(200);
+    });
+
+    it('enrollmentMaxAuthAge: false lets any valid session enrol', async () => {
+      await t.close();
+      t = await createTestApp({ backend, platform, options: { totp: { enrollmentMaxAuthAge: false } } });
+      const login = await signIn(t, 'anytime@example.com');
+      t.clock.advance(24 * 3600);
+      const refreshed = await t
+        .http()
+        .post('/auth/refresh')
+        .set('cookie', `otp_refresh=${refreshCookie(login)}`)
+        .expect(200);
+      await t
+        .http()
+        .post('/auth/totp/setup')
+        .set('authorization', `Bearer ${refreshed.body.access_token as string}`)
+        .expect(200);
+    });
+
     it('requires a signed-in user and a pending enrolment', async () => {
       await t.http().post('/auth/totp/setup').expect(401);
       const login = await signIn(t, 'nopending@example.com');

@@ -90,7 +90,11 @@ export function createAppModule(config: SampleConfig): DynamicModule {
           autoCreateUser: config.autoCreateUsers,
           refreshTokenDelivery: config.refreshTokenDelivery,
           cookie: { secure: config.cookieSecure },
-          totp: { issuer: config.totpIssuer ?? 'OTP sample', window: config.totpWindow },
+          totp: {
+            issuer: config.totpIssuer ?? 'OTP sample',
+            window: config.totpWindow,
+            enrollmentMaxAuthAge: config.totpEnrollmentMaxAuthAge === 0 ? false : config.totpEnrollmentMaxAuthAge,
+          },
           getAdditionalClaims: (user) => ({ display_name: (user as SampleUser).displayName ?? null }),
           tokenEndpoints: { introspectionApiKeys: [...config.introspectionApiKeys] },
           // Re-emitted on @nestjs/event-emitter, where AuditLogListener (or any app code) picks them up.

@@ -170,6 +170,8 @@ describe('loadConfig', () => {
       ['OTP_RESEND_COOLDOWN', '30', 'resendCooldown'],
       ['OTP_MAX_ATTEMPTS', '3', 'maxAttempts'],
       ['OTP_TOTP_WINDOW', '0', 'totpWindow'],
+      ['OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE', '0', 'totpEnrollmentMaxAuthAge'],
+      ['OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE', '3600', 'totpEnrollmentMaxAuthAge'],
     ] as const)('%s', (name, value, field) => {
       expect(loadConfig({ [name]: value })[field]).toBe(Number(value));
     });

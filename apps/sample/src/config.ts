@@ -96,6 +96,8 @@ export interface SampleConfig {
   /** Keys allowed to call `POST /auth/introspect`; empty leaves introspection off. */
   readonly introspectionApiKeys: readonly string[];
   readonly totpWindow: number | undefined;
+  /** Seconds a sign-in stays fresh enough to enrol an authenticator; 0 turns the check off. */
+  readonly totpEnrollmentMaxAuthAge: number | undefined;
   readonly logLevel: LogLevelName;
   /** The Nest logger levels that `logLevel` enables. */
   readonly logLevels: LogLevel[];
@@ -168,6 +170,7 @@ const LIMITS = {
   OTP_RESEND_COOLDOWN: [1, DAY],
   OTP_MAX_ATTEMPTS: [1, 100],
   OTP_TOTP_WINDOW: [0, 10],
+  OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE: [0, 366 * DAY],
   OTP_STATELESS_WINDOW: [30, 3600],
   OTP_STATELESS_DRIFT: [0, 5],
 } as const satisfies Record<string, readonly [number, number]>;
@@ -435,6 +438,7 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     totpIssuer: totpIssuer(env),
     introspectionApiKeys: introspectionApiKeys(env),
     totpWindow: limited(env, 'OTP_TOTP_WINDOW'),
+    totpEnrollmentMaxAuthAge: limited(env, 'OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE'),
     logLevel,
     logLevels,
     platform: oneOf(env, 'HTTP_PLATFORM', ['express', 'fastify'] as const, 'express'),

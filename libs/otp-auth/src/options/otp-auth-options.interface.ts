@@ -91,6 +91,14 @@ export interface TotpOptions {
   /** Backup codes per set. Default 10. */
   backupCodeCount?: number;
   /**
+   * Enrolling an authenticator (`setup`, `qr`, `confirm`) needs a sign-in at most this many
+   * seconds old (the access token's `auth_time`; refreshing does not renew it). Otherwise the
+   * answer is 401 with `WWW-Authenticate: Bearer error="insufficient_user_authentication"`
+   * (RFC 9470), so a stolen access or refresh token cannot add an attacker's authenticator to an
+   * account. `false` turns the check off. Default 900 (15 min).
+   */
+  enrollmentMaxAuthAge?: number | false;
+  /**
    * Users for whom a second factor is mandatory: `VerifiedUserGuard` answers 403 to their sessions
    * without one. Method syntax: takes your own user type. Default: nobody.
    */

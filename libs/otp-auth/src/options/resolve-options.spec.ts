@@ -148,6 +148,17 @@ describe('resolveOtpAuthOptions', () => {
     expect(() => resolve({ otpLength: 6.5 })).toThrow(/otpLength/);
   });
 
+  it('totp.enrollmentMaxAuthAge: 900 s by default, false turns it off, 0 or a fraction is refused', () => {
+    expect(resolve().totp.enrollmentMaxAuthAge).toBe(900);
+    expect(resolve({ totp: { enrollmentMaxAuthAge: 300 } }).totp.enrollmentMaxAuthAge).toBe(300);
+    expect(resolve({ totp: { enrollmentMaxAuthAge: false } }).totp.enrollmentMaxAuthAge).toBeNull();
+    for (const bad of [0, 1.5, -1]) {
+      expect(errorOf(() => resolve({ totp: { enrollmentMaxAuthAge: bad } })).message).toBe(
+        `OtpAuthModule: \`totp.enrollmentMaxAuthAge\` must be an integer from 1 to 31622400 (got ${bad}).`,
+      );
+    }
+  });
+
   it('rejects an unknown refreshTokenDelivery', () => {
     expect(resolve({ refreshTokenDelivery: 'body' }).refreshTokenDelivery).toBe('body');
     expect(() => resolve({ refreshTokenDelivery: 'header' as unknown as 'body' })).toThrow(/refreshTokenDelivery/);

@@ -71,6 +71,8 @@ export interface ResolvedOtpAuthOptions {
     readonly mfaTokenTtl: number;
     readonly mfaMaxAttempts: number;
     readonly backupCodeCount: number;
+    /** Seconds, or null when enrolment does not look at the sign-in's age. */
+    readonly enrollmentMaxAuthAge: number | null;
     readonly required: (user: object) => boolean;
   };
   readonly rateLimits: ResolvedRateLimits;
@@ -276,6 +278,10 @@ function resolveTotp(totp: TotpOptions = {}): ResolvedOtpAuthOptions['totp'] {
     mfaTokenTtl: integer('totp.mfaTokenTtl', totp.mfaTokenTtl, 300, 30, 3600),
     mfaMaxAttempts: integer('totp.mfaMaxAttempts', totp.mfaMaxAttempts, 5, 1, 100),
     backupCodeCount: integer('totp.backupCodeCount', totp.backupCodeCount, 10, 1, 50),
+    enrollmentMaxAuthAge:
+      totp.enrollmentMaxAuthAge === false
+        ? null
+        : integer('totp.enrollmentMaxAuthAge', totp.enrollmentMaxAuthAge, 900, 1, YEAR),
     required: totp.required?.bind(totp) ?? (() => false),
   };
 }

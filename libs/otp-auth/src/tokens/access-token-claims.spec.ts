@@ -12,6 +12,7 @@ describe('customClaimsOf', () => {
     iss: 'issuer',
     aud: 'audience',
     amr: ['otp'],
+    auth_time: 1,
   };
 
   it('strips every registered claim and keeps the others', () => {

@@ -10,6 +10,7 @@ export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set([
   'iss',
   'aud',
   'amr',
+  'auth_time',
 ]);
 
 /** Kinds of JWT the module issues; each endpoint accepts exactly one. */
@@ -30,6 +31,12 @@ export interface AccessTokenClaims {
   readonly aud: string;
   /** Authentication methods used for the session, e.g. `["otp"]`. */
   readonly amr: readonly string[];
+  /**
+   * When the user signed in to this session (epoch seconds, OIDC `auth_time`): refreshes keep it,
+   * so it tells how long ago the user last proved who they are. Absent on tokens from versions
+   * before it existed; treat that as "long ago".
+   */
+  readonly auth_time?: number;
   readonly [custom: string]: unknown;
 }
 

@@ -59,8 +59,17 @@ export class AccessTokenService {
     return this.keys.accessToken;
   }
 
-  /** Signs an access token for a session; custom claims never override registered ones. */
-  sign(userId: string, sessionId: string, amr: readonly string[], custom: Record<string, unknown>): IssuedAccessToken {
+  /**
+   * Signs an access token for a session; custom claims never override registered ones.
+   * `authTime` is when the session was opened (epoch milliseconds).
+   */
+  sign(
+    userId: string,
+    sessionId: string,
+    amr: readonly string[],
+    authTime: number,
+    custom: Record<string, unknown>,
+  ): IssuedAccessToken {
     const iat = Math.floor(this.config.clock() / 1000);
     const extra: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(custom)) {
@@ -80,6 +89,7 @@ export class AccessTokenService {
       jti: randomBytes(16).toString('base64url'),
       typ: 'access',
       amr: [...amr],
+      auth_time: Math.floor(authTime / 1000),
       iat,
       exp: iat + this.config.accessTokenTtl,
       iss: this.config.issuer,
@@ -143,6 +153,7 @@ export class AccessTokenService {
       typeof claims.jti !== 'string' ||
       typeof claims.exp !== 'number' ||
       typeof claims.iat !== 'number' ||
+      (claims.auth_time !== undefined && typeof claims.auth_time !== 'number') ||
       this.revocations.isRevoked(claims.sid, claims.jti)
     ) {
       throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);

@@ -68,7 +68,7 @@ export class SessionService {
       throw new UnauthorizedException(SECOND_FACTOR_REQUIRED_MESSAGE);
     }
     this.events.emit({ type: 'session.created', userId: user.id, sessionId, amr: [...amr] });
-    return this.tokensFor(user, sessionId, amr, refreshToken);
+    return this.tokensFor(user, sessionId, amr, now, refreshToken);
   }
 
   /** Rotates a refresh token: a new access token and the token's one successor. */
@@ -96,7 +96,7 @@ export class SessionService {
       await this.revoke(session.id, now, user ? 'second_factor_missing' : 'user_gone');
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
     }
-    return this.tokensFor(user, session.id, session.amr, successor);
+    return this.tokensFor(user, session.id, session.amr, session.createdAt, successor);
   }
 
   /** Revokes the session a refresh token belongs to (whatever its rotation state). */
@@ -159,10 +159,11 @@ export class SessionService {
     user: StoredUser,
     sessionId: string,
     amr: readonly string[],
+    authTime: number,
     refreshToken: string,
   ): Promise<SessionTokens> {
     const custom = await this.config.getAdditionalClaims(user.entity);
-    const access = this.accessTokens.sign(user.id, sessionId, amr, custom ?? {});
+    const access = this.accessTokens.sign(user.id, sessionId, amr, authTime, custom ?? {});
     return {
       accessToken: access.token,
       expiresIn: access.expiresIn,
