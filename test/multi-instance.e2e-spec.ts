@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { createTestDatabase, enabledBackends, type TestDatabase } from './support/databases.js';
+import { assertNoLeakedSecrets, capturedLogs, recordResponseSecrets, recordSecret } from './support/log-capture.js';
 
 /**
  * Two sample-app processes behind no balancer at all (the test is the balancer): one PostgreSQL
@@ -38,8 +39,13 @@ async function startInstance(env: Record<string, string>): Promise<Instance> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  // Everything the processes print goes through the leak check too (they log at debug level).
+  const keep = (chunk: Buffer) => {
+    output.push(chunk.toString());
+    capturedLogs.push(chunk.toString());
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i += 1) {
     if (child.exitCode !== null) break;
@@ -61,12 +67,21 @@ async function stopInstance(instance: Instance | undefined): Promise<void> {
   await exited;
 }
 
-const post = (base: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${base}${path}`, {
+/** POSTs JSON; the tokens in the answer are recorded as secrets for the leak check. */
+async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
+  if (response.headers.get('content-type')?.includes('json')) {
+    recordResponseSecrets({
+      body: (await response.clone().json()) as unknown,
+      headers: { 'set-cookie': response.headers.getSetCookie() },
+    });
+  }
+  return response;
+}
 
 (hasPostgres ? describe : describe.skip)('two sample-app processes sharing PostgreSQL and Redis', () => {
   let database: TestDatabase;
@@ -83,6 +98,7 @@ const post = (base: string, path: string, body: unknown, headers: Record<string,
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const { email, code } = JSON.parse(Buffer.concat(chunks).toString()) as { email: string; code: string };
+        recordSecret(code);
         codes.set(email, code);
         res.statusCode = 204;
         res.end();
@@ -102,7 +118,7 @@ const post = (base: string, path: string, body: unknown, headers: Record<string,
       OTP_RESEND_COOLDOWN: '1',
       OTP_MAX_ATTEMPTS: '3',
       RATE_LIMIT_SEND_PER_EMAIL: '3/600',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'debug',
       // Keys of this run only, so other runs' counters never interfere.
       REDIS_KEY_PREFIX: prefix,
     };
@@ -119,6 +135,8 @@ const post = (base: string, path: string, body: unknown, headers: Record<string,
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
+    // Again after shutdown (the per-file check runs before this hook, so it saw only part of it).
+    assertNoLeakedSecrets();
   });
 
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

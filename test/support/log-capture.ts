@@ -1,5 +1,4 @@
 import type { LoggerService } from '@nestjs/common';
-import type { Response } from 'supertest';
 
 /**
  * Every e2e app logs at every level (debug and verbose included) into {@link capturedLogs}, and
@@ -54,7 +53,10 @@ export function recordSecret(value: unknown): void {
 const SECRET_FIELDS = ['access_token', 'refresh_token', 'mfa_token', 'secret', 'dev_code', 'otpauth_url'];
 
 /** Records the secrets in an auth response: tokens in the body, backup codes, the refresh cookie. */
-export function recordResponseSecrets(response: Pick<Response, 'body' | 'headers'>): void {
+export function recordResponseSecrets(response: {
+  readonly body: unknown;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}): void {
   const body = response.body as Record<string, unknown> | undefined;
   if (body && typeof body === 'object') {
     for (const field of SECRET_FIELDS) recordSecret(body[field]);
