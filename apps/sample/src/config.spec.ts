@@ -81,6 +81,11 @@ describe('loadConfig', () => {
       ['mariadb://u:p@db:3306/app', { type: 'mysql', url: 'mysql://u:p@db:3306/app' }],
       ['mongodb://u:p@db:27017/app', { type: 'mongodb', url: 'mongodb://u:p@db:27017/app' }],
       [
+        'mongodb://u:p@h1:27017,h2:27017,h3:27017/app?replicaSet=rs0',
+        { type: 'mongodb', url: 'mongodb://u:p@h1:27017,h2:27017,h3:27017/app?replicaSet=rs0' },
+      ],
+      ['mongodb://[::1]:27017,[::1]:27018/app', { type: 'mongodb', url: 'mongodb://[::1]:27017,[::1]:27018/app' }],
+      [
         'mongodb+srv://u:p@cluster.example.net/app',
         { type: 'mongodb', url: 'mongodb+srv://u:p@cluster.example.net/app' },
       ],
@@ -288,6 +293,10 @@ describe('loadConfig', () => {
       'mysql://admin:hunter2-pw@db:port/app',
       'mariadb://admin:hunter2-pw@db:99999/app',
       'mongodb://admin:hunter2-pw@[not-a-host/app',
+      'mongodb://admin:hunter2-pw@h1:27017,,h2:27017/app',
+      'mongodb://admin:hunter2-pw@h1:27017,h2:port/app',
+      'mongodb+srv://admin:hunter2-pw@a.example.net,b.example.net/app',
+      'mongodb:///app',
       'redis://admin:hunter2-pw@db:6379',
       'admin:hunter2-pw@db/app',
     ])('never puts the password of DATABASE_URL=%s in the error', (url) => {

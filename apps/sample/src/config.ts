@@ -184,6 +184,25 @@ const DATABASE_URL_FORMS =
   'sqlite:<path> (e.g. sqlite:./data/sample.sqlite), sqlite::memory:, postgres://user:pass@host:5432/db, ' +
   'postgresql://..., mysql://user:pass@host:3306/db, mariadb://..., mongodb://host:27017/db or mongodb+srv://...';
 
+/**
+ * A `mongodb://` URL may list several hosts (`h1:27017,h2:27017`, a replica set), which the WHATWG
+ * URL parser refuses: each host is checked on its own, with the rest of the URL.
+ */
+function isMongoUrl(url: string): boolean {
+  const parts = /^(mongodb(?:\+srv)?:\/\/)([^@/?]*@)?([^/?]*)(.*)$/i.exec(url);
+  if (!parts) return false;
+  const [, scheme, credentials = '', hosts, rest] = parts as unknown as [
+    string,
+    string,
+    string | undefined,
+    string,
+    string,
+  ];
+  const list = hosts.split(',');
+  if (list.length > 1 && scheme.toLowerCase() === 'mongodb+srv://') return false; // SRV names one host
+  return list.every((host) => host !== '' && URL.canParse(`${scheme}${credentials}${host}${rest}`));
+}
+
 /** Parses `DATABASE_URL`. Error messages name the scheme only, so passwords never reach logs. */
 function database(env: Environment): DatabaseConfig {
   const url = read(env, 'DATABASE_URL') ?? 'sqlite:./data/sample.sqlite';
@@ -208,7 +227,7 @@ function database(env: Environment): DatabaseConfig {
       : { type: 'mysql', url: `mysql${rest}` };
   }
   if (scheme === 'mongodb' || scheme === 'mongodb+srv') {
-    if (!URL.canParse(url))
+    if (!isMongoUrl(url))
       throw new Error(`DATABASE_URL is not a valid ${scheme}:// URL; accepted: ${DATABASE_URL_FORMS}.`);
     return { type: 'mongodb', url };
   }

@@ -245,6 +245,57 @@ describe('MongooseOtpAuthStore options', () => {
     }
   });
 
+  it('refuses sanitizeFilter set on the connection, at construction and again at init (set after)', async () => {
+    const sanitized = mongoose.createConnection();
+    sanitized.set('sanitizeFilter', true);
+    const users = sanitized.model<OtpUser>('ConnSanitizedUser', createOtpUserSchema());
+    const later = mongoose.createConnection();
+    const laterUsers = later.model<OtpUser>('LaterSanitizedUser', createOtpUserSchema());
+    try {
+      configError(
+        { connection: sanitized, userModel: users },
+        /sanitizeFilter on \(set through the connection options\)/,
+      );
+      const store = new MongooseOtpAuthStore({ connection: later, userModel: laterUsers });
+      later.set('sanitizeFilter', true);
+      // init() checks before any I/O.
+      await expect(store.init()).rejects.toThrow(/connectionName/);
+    } finally {
+      await sanitized.close();
+      await later.close();
+    }
+  });
+
+  it('refuses unacknowledged writes (w: 0) from the connection string or the user schema at init', async () => {
+    // Nothing listens on port 1: the connection fails at once, and init() refuses before any query.
+    const unacked = mongoose.createConnection('mongodb://127.0.0.1:1/otp?w=0', { serverSelectionTimeoutMS: 200 });
+    const opening = unacked.asPromise().catch(() => undefined);
+    const schemaLevel = createOtpUserSchema();
+    schemaLevel.set('writeConcern', { w: 0 });
+    try {
+      const fromUri = new MongooseOtpAuthStore({
+        connection: unacked,
+        userModel: unacked.model<OtpUser>('UnackedUser', createOtpUserSchema()),
+      });
+      await expect(fromUri.init()).rejects.toThrow(/needs acknowledged writes, but `otp_codes` is written with w: 0/);
+      const fromSchema = new MongooseOtpAuthStore({
+        connection: conn,
+        userModel: conn.model<OtpUser>('SchemaUnackedUser', schemaLevel),
+      });
+      await expect(fromSchema.init()).rejects.toThrow(/`schemaunackedusers` is written with w: 0/);
+    } finally {
+      await opening;
+      await unacked.close();
+    }
+  });
+
+  it('compiles copies of the module schemas, so global plugins never leak between Mongoose instances', () => {
+    const store = new MongooseOtpAuthStore({ connection: conn, userModel: UserModel, collectionPrefix: 'copy_' });
+    expect(store.collectionNames.codes).toBe('copy_codes');
+    expect(conn.models['OtpAuth:copy_codes']?.schema).not.toBe(otpAuthSchemas.codes);
+    expect(conn.models['OtpAuth:copy_codes']?.schema.indexes()).toEqual(otpAuthSchemas.codes.indexes());
+  });
+
   it('refuses a collection prefix that starts with a dot', () => {
     configError({ connection: conn, userModel: UserModel, collectionPrefix: '.otp_' }, /collectionPrefix/);
   });

@@ -231,9 +231,7 @@ function windowOver(cutoff: number): Record<string, unknown> {
   };
 }
 
-/** The MongoDB driver's and Mongoose's errors for an unreachable or lost server. */
-/** Mongoose's own "operation buffering timed out" (no connection) is a plain MongooseError. */
-const MONGOOSE_BUFFERING_TIMEOUT = /buffering timed out/;
+/** The MongoDB driver's and Mongoose's errors for an unreachable, lost or closing server. */
 const MONGO_UNAVAILABLE_NAMES = new Set([
   'MongoNetworkError',
   'MongoNetworkTimeoutError',
@@ -242,7 +240,25 @@ const MONGO_UNAVAILABLE_NAMES = new Set([
   'MongoNotConnectedError',
   'MongoTopologyClosedError',
   'MongoPoolClearedError',
+  // Extends MongoNetworkError but reports its own name.
+  'PoolClearedOnNetworkError',
+  'MongoPoolClosedError',
+  'MongoWaitQueueTimeoutError',
+  'MongoClientClosedError',
+  'MongoOperationTimeoutError',
 ]);
+/**
+ * Server answers during a failover or shutdown that the driver's retry did not absorb (a
+ * standalone server has no retryable writes): ShutdownInProgress, PrimarySteppedDown,
+ * NotWritablePrimary, InterruptedAtShutdown, InterruptedDueToReplStateChange,
+ * NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary.
+ */
+const MONGO_UNAVAILABLE_CODES = new Set([91, 189, 10107, 11600, 11602, 13435, 13436]);
+/**
+ * Mongoose's own errors before a connection exists: "buffering timed out" (a plain
+ * MongooseError), and "before initial connection is complete" with `bufferCommands: false`.
+ */
+const MONGOOSE_NOT_CONNECTED = /buffering timed out|before initial connection is complete/;
 
 /** Whether a Mongoose or driver error means MongoDB cannot be reached right now. */
 export function isMongoUnavailable(error: unknown): boolean {
@@ -250,8 +266,40 @@ export function isMongoUnavailable(error: unknown): boolean {
     error,
     (e) =>
       (typeof e['name'] === 'string' && MONGO_UNAVAILABLE_NAMES.has(e['name'])) ||
-      (typeof e['message'] === 'string' && MONGOOSE_BUFFERING_TIMEOUT.test(e['message'])),
+      (typeof e['code'] === 'number' && e['name'] === 'MongoServerError' && MONGO_UNAVAILABLE_CODES.has(e['code'])) ||
+      (typeof e['message'] === 'string' && MONGOOSE_NOT_CONNECTED.test(e['message'])),
   );
+}
+
+/**
+ * Where Mongoose would take `sanitizeFilter` from for a query on this connection, in its order:
+ * the connection (`createConnection(uri, { sanitizeFilter })` or `connection.set()`), then the
+ * global `mongoose.set()`.
+ */
+function sanitizeFilterSource(connection: Connection): string | undefined {
+  if (connection.get?.('sanitizeFilter')) return 'the connection options';
+  if (connection.base?.get?.('sanitizeFilter')) return 'mongoose.set()';
+  return undefined;
+}
+
+function refuseSanitizeFilter(connection: Connection): void {
+  const source = sanitizeFilterSource(connection);
+  if (source === undefined) return;
+  // The store's range conditions ($lt, $gt, $or) are built here, never from input; sanitizeFilter
+  // would rewrite them into $eq matches that fail to cast (500s at sign-in).
+  throw new OtpAuthConfigurationError(
+    `MongooseOtpAuthStore cannot share a connection that has sanitizeFilter on (set through ${source}): it would ` +
+      "rewrite the store's own range conditions. Give the store a connection without it (with @nestjs/mongoose, a " +
+      'second `MongooseModule.forRoot(uri, { connectionName })`), or pass `{ sanitizeFilter: true }` to your own ' +
+      'queries that take input instead.',
+  );
+}
+
+/** The write concern a model's writes get: its schema's, else its connection's client's. */
+function writeConcernOf(model: Model<unknown>): { w?: unknown } | undefined {
+  const schemaLevel = model.schema.get('writeConcern') as { w?: unknown } | undefined;
+  if (schemaLevel?.w !== undefined) return schemaLevel;
+  return model.db.db?.writeConcern ?? model.db.getClient?.()?.options?.writeConcern;
 }
 
 /**
@@ -272,6 +320,10 @@ export function isMongoUnavailable(error: unknown): boolean {
  * });
  * ```
  *
+ * Global plugins (`mongoose.plugin(fn)`) reach the module's schemas too, as they reach every
+ * schema compiled after them; register one that changes queries or documents (soft delete, tenant
+ * scoping, timestamps) with `tags`, which the module's schemas never match.
+ *
  * TTL indexes let MongoDB delete expired codes, refresh tokens, revocations and MFA challenges on
  * its own, by the server's clock; this assumes the module's `clock` is real time (the default).
  * With a clock far in the past (tests), build indexes yourself without TTL (`autoIndex: false`).
@@ -283,6 +335,7 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
   readonly collectionNames: Readonly<Record<OtpAuthCollection, string>>;
 
   private readonly logger = new Logger('OtpAuth');
+  private readonly connection: Connection;
   private retentionWarned = false;
   private readonly users: Model<TUser>;
   private readonly userIdKind: UserIdKind;
@@ -340,9 +393,11 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
     }
     this.collectionNames = Object.freeze(names);
     // Passing the collection name compiles a model for this store even if the name is taken,
-    // so two stores with different prefixes can share a connection.
+    // so two stores with different prefixes can share a connection. Each store compiles clones:
+    // Mongoose applies global plugins to a schema once, at its first compile, so a shared schema
+    // would carry one Mongoose instance's plugins to another.
     const compile = <T>(key: OtpAuthCollection, schema: Schema<T>): Model<T> =>
-      connection.model<T>(`OtpAuth:${names[key]}`, schema, names[key]);
+      connection.model<T>(`OtpAuth:${names[key]}`, schema.clone(), names[key]);
     this.codes = compile('codes', otpAuthSchemas.codes);
     this.sessions = compile('sessions', otpAuthSchemas.sessions);
     this.tokens = compile('refreshTokens', otpAuthSchemas.refreshTokens);
@@ -350,14 +405,8 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
     this.totp = compile('totp', otpAuthSchemas.totp);
     this.backupCodes = compile('backupCodes', otpAuthSchemas.backupCodes);
     this.mfaChallenges = compile('mfaChallenges', otpAuthSchemas.mfaChallenges);
-    // The store's range conditions ($lt, $gt, $or) are built here, never from input; an app-wide
-    // sanitizeFilter would rewrite them into $eq matches that fail to cast (500s at sign-in).
-    if (connection.base?.get?.('sanitizeFilter') === true) {
-      throw new OtpAuthConfigurationError(
-        "MongooseOtpAuthStore cannot run with mongoose.set('sanitizeFilter', true): it would rewrite the store's own " +
-          'range conditions. Turn it off globally and pass `{ sanitizeFilter: true }` to your own queries that take input.',
-      );
-    }
+    refuseSanitizeFilter(connection);
+    this.connection = connection;
   }
 
   /** See {@link isMongoUnavailable}. */
@@ -373,6 +422,18 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
    * MongoDB's conflict error instead of being rebuilt silently.
    */
   async init(): Promise<void> {
+    // The connection may have been opened (and configured) after the constructor ran.
+    refuseSanitizeFilter(this.connection);
+    // With w: 0 an insert reports success without the server's answer: a duplicate key (someone
+    // else won the refresh, the code, the backup code) would pass unseen.
+    for (const model of [this.codes, this.users] as Model<unknown>[]) {
+      if (writeConcernOf(model)?.w === 0) {
+        throw new OtpAuthConfigurationError(
+          `MongooseOtpAuthStore needs acknowledged writes, but \`${model.collection.collectionName}\` is written ` +
+            'with w: 0. Remove `w=0` from the connection string, connection options or the schema.',
+        );
+      }
+    }
     const own = [
       this.codes,
       this.sessions,
@@ -387,8 +448,10 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
         try {
           await model.createIndexes();
         } catch (error) {
+          if (isMongoUnavailable(error)) throw error;
           throw new OtpAuthConfigurationError(
             `could not build the indexes of \`${model.collection.collectionName}\`: ${(error as Error).message}`,
+            { cause: error },
           );
         }
       }
@@ -396,8 +459,10 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
         try {
           await this.users.collection.createIndex({ email: 1 }, { unique: true });
         } catch (error) {
+          if (isMongoUnavailable(error)) throw error;
           throw new OtpAuthConfigurationError(
             `could not build a unique index on \`${this.users.collection.collectionName}.email\`: ${(error as Error).message}`,
+            { cause: error },
           );
         }
       }
@@ -423,7 +488,8 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
     const key = parseUserId(id, this.userIdKind);
     if (key === undefined) return null;
     try {
-      const user = await this.users.findOne({ _id: { $eq: key } } as QueryFilter<TUser>);
+      // Primary, as every read of the store: a user just created or verified must be seen at once.
+      const user = await this.users.findOne({ _id: { $eq: key } } as QueryFilter<TUser>).read('primary');
       return user ? this.toUser(user) : null;
     } catch (error) {
       // parseUserId already refused what cannot be cast; this is the belt to its braces.

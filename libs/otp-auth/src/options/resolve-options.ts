@@ -24,8 +24,8 @@ import type {
 
 /** Thrown at startup when the module's options are unusable; the message says how to fix them. */
 export class OtpAuthConfigurationError extends Error {
-  constructor(message: string) {
-    super(`OtpAuthModule: ${message}`);
+  constructor(message: string, options?: ErrorOptions) {
+    super(`OtpAuthModule: ${message}`, options);
     this.name = 'OtpAuthConfigurationError';
   }
 }

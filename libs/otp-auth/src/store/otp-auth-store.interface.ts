@@ -106,7 +106,9 @@ export interface CleanupPolicy {
 
 /**
  * Persistence for users, login codes, sessions, refresh tokens, revocations and TOTP state.
- * Implementations: `TypeOrmOtpAuthStore` (`nestjs-otp-auth/typeorm`).
+ * Implementations: `TypeOrmOtpAuthStore` (`nestjs-otp-auth/typeorm`) and `MongooseOtpAuthStore`
+ * (`nestjs-otp-auth/mongoose`); every implementation must pass `describeStoreConformance`
+ * (`nestjs-otp-auth/testing`).
  */
 export interface OtpAuthStore<TEntity extends object = object> extends TotpStore {
   /** Called once at startup; check the schema, prepare statements. */

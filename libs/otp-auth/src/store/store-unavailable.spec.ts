@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import mongoose from 'mongoose';
 import { QueryFailedError } from 'typeorm';
 import { isDatabaseUnavailable } from '../typeorm/typeorm-otp-auth.store.js';
 import { isMongoUnavailable } from '../mongoose/mongoose-otp-auth.store.js';
@@ -33,11 +34,39 @@ describe('recognising an unreachable database', () => {
     expect(isDatabaseUnavailable(pg('42P01'))).toBe(false); // missing table: a deployment bug, not an outage
   });
 
-  it('knows the MongoDB driver errors by name', () => {
+  it("knows the MongoDB driver's and Mongoose's outage errors, and not a refused write", () => {
+    const { mongo } = mongoose;
+    // The driver's own classes, as it throws them.
+    expect(isMongoUnavailable(new mongo.MongoNetworkError('connection reset'))).toBe(true);
+    expect(isMongoUnavailable(new mongo.MongoNetworkTimeoutError('timed out'))).toBe(true);
+    expect(isMongoUnavailable(new mongo.MongoNotConnectedError('not connected'))).toBe(true);
+    expect(isMongoUnavailable(new mongo.MongoTopologyClosedError())).toBe(true);
+    expect(isMongoUnavailable(new mongo.MongoClientClosedError())).toBe(true);
+    expect(isMongoUnavailable(new mongoose.Error.MongooseServerSelectionError('no server'))).toBe(true);
+    // Pool errors the driver does not export: by name.
     const named = (name: string) => Object.assign(new Error('x'), { name });
-    expect(isMongoUnavailable(named('MongoServerSelectionError'))).toBe(true);
-    expect(isMongoUnavailable(named('MongoNetworkTimeoutError'))).toBe(true);
-    expect(isMongoUnavailable(named('MongoServerError'))).toBe(false);
+    for (const name of ['PoolClearedOnNetworkError', 'MongoPoolClearedError', 'MongoWaitQueueTimeoutError']) {
+      expect(isMongoUnavailable(named(name))).toBe(true);
+    }
+    // Failover and shutdown answers from the server; a duplicate key or a bad query is no outage.
+    for (const code of [91, 189, 10107, 11600, 11602, 13435, 13436]) {
+      expect(isMongoUnavailable(new mongo.MongoServerError({ code, errmsg: 'not primary' }))).toBe(true);
+    }
+    expect(isMongoUnavailable(new mongo.MongoServerError({ code: 11000, errmsg: 'E11000 duplicate key' }))).toBe(false);
+    expect(isMongoUnavailable(new mongo.MongoServerError({ code: 2, errmsg: 'BadValue' }))).toBe(false);
+    // Mongoose before the first connection, with and without command buffering.
+    expect(
+      isMongoUnavailable(new mongoose.Error('Operation `users.findOne()` buffering timed out after 10000ms')),
+    ).toBe(true);
+    expect(
+      isMongoUnavailable(
+        new mongoose.Error(
+          'Cannot call `users.findOne()` before initial connection is complete if `bufferCommands = false`.',
+        ),
+      ),
+    ).toBe(true);
+    // Wrapped by someone else: the cause chain counts.
+    expect(isMongoUnavailable(new Error('outer', { cause: new mongo.MongoNetworkError('reset') }))).toBe(true);
   });
 });
 
