@@ -89,7 +89,11 @@ export function createAppModule(config: SampleConfig): DynamicModule {
           maxAttempts: config.maxAttempts,
           autoCreateUser: config.autoCreateUsers,
           refreshTokenDelivery: config.refreshTokenDelivery,
-          cookie: { secure: config.cookieSecure },
+          cookie: {
+            secure: config.cookieSecure,
+            sameSite: config.cookieSameSite,
+            allowedOrigins: [...config.corsOrigins],
+          },
           totp: {
             issuer: config.totpIssuer ?? 'OTP sample',
             window: config.totpWindow,

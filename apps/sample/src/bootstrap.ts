@@ -62,6 +62,18 @@ export async function createApp(config: SampleConfig, appLogger?: LoggerService)
   const logger = new Logger('Sample');
   for (const warning of config.warnings) logger.warn(warning);
 
+  if (config.corsOrigins.length > 0) {
+    // Pages on these origins may call the service with credentials (the refresh cookie); the
+    // module's cross-site check admits the same list (cookie.allowedOrigins).
+    app.enableCors({
+      origin: [...config.corsOrigins],
+      credentials: true,
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['content-type', 'authorization', 'accept-language'],
+      exposedHeaders: ['retry-after', 'ratelimit', 'ratelimit-policy'],
+      maxAge: 600,
+    });
+  }
   // Closes the database connections on SIGTERM/SIGINT (e.g. `docker stop`).
   app.enableShutdownHooks();
   await setUpSwagger(app, config, logger);

@@ -100,6 +100,17 @@ describe('loadConfig', () => {
       expect(config.warnings).toEqual([]);
     });
 
+    it('CORS_ORIGINS, comma-separated origins, and COOKIE_SAME_SITE', () => {
+      const config = loadConfig({
+        CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
+        COOKIE_SAME_SITE: 'None',
+      });
+      expect(config.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+      expect(config.cookieSameSite).toBe('none');
+      expect(loadConfig({}).corsOrigins).toEqual([]);
+      expect(loadConfig({}).cookieSameSite).toBe('strict');
+    });
+
     it('OTP_AUTH_PREVIOUS_SECRETS, comma-separated, and OTP_TOTP_ISSUER', () => {
       const old = 'o'.repeat(40);
       const config = loadConfig({ OTP_AUTH_SECRET: SECRET, OTP_AUTH_PREVIOUS_SECRETS: ` ${old} ,, ${'p'.repeat(32)}` });
@@ -255,6 +266,16 @@ describe('loadConfig', () => {
       ],
       ['REFRESH_TOKEN_DELIVERY=header', { REFRESH_TOKEN_DELIVERY: 'header' }, 'REFRESH_TOKEN_DELIVERY'],
       ['COOKIE_SECURE=maybe', { COOKIE_SECURE: 'maybe' }, 'COOKIE_SECURE'],
+      ['COOKIE_SAME_SITE=sometimes', { COOKIE_SAME_SITE: 'sometimes' }, 'COOKIE_SAME_SITE'],
+      [
+        'COOKIE_SAME_SITE=none without Secure',
+        { COOKIE_SAME_SITE: 'none', COOKIE_SECURE: 'false' },
+        'COOKIE_SECURE=true',
+      ],
+      ['a CORS origin with a path', { CORS_ORIGINS: 'https://app.example.com/login' }, 'CORS_ORIGINS'],
+      ['a CORS origin with a trailing slash', { CORS_ORIGINS: 'https://app.example.com/' }, 'CORS_ORIGINS'],
+      ['a CORS origin without a scheme', { CORS_ORIGINS: 'app.example.com' }, 'CORS_ORIGINS'],
+      ['a wildcard CORS origin', { CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
       ['ACCESS_TOKEN_TTL=-5', { ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL'],
       ['ACCESS_TOKEN_TTL=5 (below 10)', { ACCESS_TOKEN_TTL: '5' }, 'ACCESS_TOKEN_TTL'],
       ['REFRESH_TOKEN_TTL=1e3', { REFRESH_TOKEN_TTL: '1e3' }, 'REFRESH_TOKEN_TTL'],

@@ -80,6 +80,13 @@ export interface SampleConfig {
   readonly statelessDrift: number | undefined;
   readonly refreshTokenDelivery: RefreshTokenDelivery;
   readonly cookieSecure: boolean;
+  /** `SameSite` of the refresh cookie. */
+  readonly cookieSameSite: 'strict' | 'lax' | 'none';
+  /**
+   * Browser origins allowed to call the service with credentials (CORS) and to send the refresh
+   * cookie (`cookie.allowedOrigins`); empty: no CORS headers, same-origin pages only.
+   */
+  readonly corsOrigins: readonly string[];
   readonly accessTokenTtl: number | undefined;
   readonly refreshTokenTtl: number | undefined;
   readonly otpTtl: number | undefined;
@@ -377,6 +384,20 @@ function introspectionApiKeys(env: Environment): string[] {
   return keys;
 }
 
+function corsOrigins(env: Environment): string[] {
+  const origins = commaList(env, 'CORS_ORIGINS');
+  for (const origin of origins) {
+    // An origin is scheme, host and port only: what browsers send in `Origin`.
+    const parsed = URL.canParse(origin) ? new URL(origin) : undefined;
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      throw new Error(
+        `CORS_ORIGINS: "${origin}" is not an origin; give scheme and host (and port), e.g. https://app.example.com, with no path or trailing slash.`,
+      );
+    }
+  }
+  return origins;
+}
+
 function totpIssuer(env: Environment): string | undefined {
   const issuer = read(env, 'OTP_TOTP_ISSUER');
   if (issuer !== undefined && (issuer.includes(':') || issuer.length > 64)) {
@@ -396,6 +417,14 @@ function totpIssuer(env: Environment): string | undefined {
 export function loadConfig(env: Environment = process.env): SampleConfig {
   const production = read(env, 'NODE_ENV') === 'production';
   const warnings: string[] = [];
+
+  const cookieSecure = bool(env, 'COOKIE_SECURE') ?? true;
+  const cookieSameSite = oneOf(env, 'COOKIE_SAME_SITE', ['strict', 'lax', 'none'] as const, 'strict');
+  if (cookieSameSite === 'none' && !cookieSecure) {
+    throw new Error(
+      'COOKIE_SAME_SITE=none needs COOKIE_SECURE=true: browsers drop SameSite=None cookies without Secure.',
+    );
+  }
 
   const developerMode = bool(env, 'OTP_DEVELOPER_MODE');
   if (developerMode && production) {
@@ -446,7 +475,9 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     statelessWindow: limited(env, 'OTP_STATELESS_WINDOW'),
     statelessDrift: limited(env, 'OTP_STATELESS_DRIFT'),
     refreshTokenDelivery: oneOf(env, 'REFRESH_TOKEN_DELIVERY', ['cookie', 'body', 'both'] as const, 'cookie'),
-    cookieSecure: bool(env, 'COOKIE_SECURE') ?? true,
+    cookieSecure,
+    cookieSameSite,
+    corsOrigins: corsOrigins(env),
     accessTokenTtl: limited(env, 'ACCESS_TOKEN_TTL'),
     refreshTokenTtl: limited(env, 'REFRESH_TOKEN_TTL'),
     otpTtl: limited(env, 'OTP_TTL'),
