@@ -295,6 +295,38 @@ describe.each(cases)('email-code login on %s / %s', (backend, platform) => {
       expect(refreshCookie(fromPage)).toEqual(expect.any(String));
     });
 
+    it('cookie.allowedOrigins admits listed origins, even from another site, and nothing else', async () => {
+      await t.close();
+      t = await createTestApp({
+        backend,
+        platform,
+        options: {
+          cookie: { secure: true, name: 'otp_refresh', sameSite: 'none', allowedOrigins: ['https://app.example'] },
+        },
+      });
+      const login = await signIn(t, 'listed@example.com');
+      const listed = await t
+        .http()
+        .post('/auth/refresh')
+        .set('cookie', `otp_refresh=${refreshCookie(login)!}`)
+        .set({ origin: 'https://app.example', 'sec-fetch-site': 'cross-site' })
+        .expect(200);
+      for (const origin of ['https://evil.example', 'https://app.example.evil', 'http://app.example']) {
+        await t
+          .http()
+          .post('/auth/refresh')
+          .set('cookie', `otp_refresh=${refreshCookie(listed)!}`)
+          .set({ origin, 'sec-fetch-site': 'cross-site' })
+          .expect(403);
+      }
+      await t
+        .http()
+        .post('/auth/refresh')
+        .set('cookie', `otp_refresh=${refreshCookie(listed)!}`)
+        .set({ 'sec-fetch-site': 'cross-site' })
+        .expect(403);
+    });
+
     it('logout is idempotent and answers 200 without or with invalid tokens', async () => {
       await t.http().post('/auth/logout').expect(200);
       await t

@@ -1,9 +1,9 @@
+import { jest } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { recordSecret } from './support/log-capture.js';
-import { freePort } from './support/network-peers.js';
 import { startSample, type SampleHarness } from './support/sample-harness.js';
 
 /**
@@ -15,6 +15,9 @@ import { startSample, type SampleHarness } from './support/sample-harness.js';
  * Sites: `localhost` is the app's site; `127.0.0.1` is another site (the attacker). Cookies are
  * not separated by port, so every scenario gets its own browser context (its own cookie jar).
  */
+// Nest boots, Chromium round trips: generous on a busy 2-core CI machine.
+jest.setTimeout(60_000);
+
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const COOKIE = '__Secure-otp_refresh';
 const hasChromium = existsSync(CHROMIUM);
@@ -61,11 +64,11 @@ interface Site {
 const PAGE = '<!doctype html><html><head><title>test page</title></head><body>page</body></html>';
 
 /**
- * An HTTP server on `port` that serves an empty page at every path, and, with `api`, forwards
+ * An HTTP server (on a port of its own) that serves an empty page at every path, and, with `api`, forwards
  * `/auth/*` to the app unchanged (Host included), like a reverse proxy serving app and API on
  * one origin.
  */
-async function startSite(port: number, api?: string, host = 'localhost'): Promise<Site> {
+async function startSite(api?: string, host = 'localhost'): Promise<Site> {
   const seen: Seen[] = [];
   const server: Server = createServer((req, res) => {
     if (!api || !req.url?.startsWith('/auth/')) {
@@ -92,7 +95,10 @@ async function startSite(port: number, api?: string, host = 'localhost'): Promis
     req.pipe(forward);
   });
   const address = host === 'localhost' ? '127.0.0.1' : host.replace(/^\[|\]$/g, '');
-  await new Promise<void>((resolve) => server.listen(port, address, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, address, resolve);
+  });
   return {
     url: `http://${host}:${(server.address() as AddressInfo).port}`,
     seen,
@@ -166,14 +172,14 @@ async function submitForm(page: Page, action: string): Promise<void> {
   }, action);
 }
 
-/** Waits until `seen` holds a request for `path` from `origin` (form posts finish asynchronously). */
-async function seenFrom(site: Site, path: string, origin: string): Promise<Seen> {
+/** Waits until `seen` holds `count` requests for `path` from `origin` (form posts finish asynchronously). */
+async function seenFrom(site: Site, path: string, origin: string, count = 1): Promise<Seen[]> {
   for (let i = 0; i < 100; i += 1) {
-    const found = site.seen.find((s) => s.path === path && s.origin === origin);
-    if (found) return found;
+    const found = site.seen.filter((s) => s.path === path && s.origin === origin);
+    if (found.length >= count) return found;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`no request for ${path} from ${origin} reached the app`);
+  throw new Error(`fewer than ${count} requests for ${path} from ${origin} reached the app`);
 }
 
 (hasChromium ? describe : describe.skip)('the refresh cookie in Chromium', () => {
@@ -237,8 +243,8 @@ async function seenFrom(site: Site, path: string, origin: string): Promise<Seen>
         listen: true,
         env: { COOKIE_SECURE: 'true', RATE_LIMITS_ENABLED: 'false', OTP_RESEND_COOLDOWN: '1' },
       });
-      site = await startSite(await freePort(), sample.url);
-      attacker = await startSite(await freePort(), undefined, '127.0.0.1');
+      site = await startSite(sample.url);
+      attacker = await startSite(undefined, '127.0.0.1');
     });
     afterAll(async () => {
       await site?.close();
@@ -291,21 +297,21 @@ async function seenFrom(site: Site, path: string, origin: string): Promise<Seen>
       // CORS hides the answer from the other site's script either way.
       expect(viaFetch.status).toBe(0);
 
-      const logout = await seenFrom(site, '/auth/logout', evilOrigin);
-      const refreshes = site.seen.filter((s) => s.path === '/auth/refresh' && s.origin === evilOrigin);
-      expect(refreshes.length).toBeGreaterThanOrEqual(2); // the form and the fetch
+      const [logout] = await seenFrom(site, '/auth/logout', evilOrigin);
+      const refreshes = await seenFrom(site, '/auth/refresh', evilOrigin, 2); // the form and the fetch
       // Chromium withheld the Strict cookie from every one of them: refresh has nothing to spend
       // (401), logout has no session to end (200, a no-op, and its clearing Set-Cookie is not
       // applied to a cross-site request).
-      for (const attempt of [logout, ...refreshes]) {
+      for (const attempt of [logout!, ...refreshes]) {
         expect(attempt).toMatchObject({ fetchSite: 'cross-site', hadCookie: false });
       }
       expect(refreshes.map((r) => r.status)).toEqual(refreshes.map(() => 401));
-      expect(logout.status).toBe(200);
+      expect(logout!.status).toBe(200);
       expect((await page.context().cookies()).map((c) => c.value)).toEqual([before]);
       // The victim's session is intact.
       const refreshed = await pageFetch(page, `${site.url}/auth/refresh`);
       expect(refreshed.status).toBe(200);
+      recordSecret((await page.context().cookies())[0]?.value);
       expect((await pageFetch(page, `${site.url}/auth/logout`, { bearer: access })).status).toBe(200);
     });
   });
@@ -317,7 +323,7 @@ async function seenFrom(site: Site, path: string, origin: string): Promise<Seen>
     let api: string;
 
     beforeAll(async () => {
-      const spaPort = await freePort();
+      spa = await startSite();
       sample = await startSample({
         backend: 'sqlite',
         listen: true,
@@ -325,12 +331,11 @@ async function seenFrom(site: Site, path: string, origin: string): Promise<Seen>
           COOKIE_SECURE: 'true',
           RATE_LIMITS_ENABLED: 'false',
           OTP_RESEND_COOLDOWN: '1',
-          CORS_ORIGINS: `http://localhost:${spaPort}`,
+          CORS_ORIGINS: spa.url,
         },
       });
       api = sample.url!.replace('127.0.0.1', 'localhost');
-      spa = await startSite(spaPort);
-      sibling = await startSite(await freePort());
+      sibling = await startSite();
     });
     afterAll(async () => {
       await spa?.close();
@@ -361,7 +366,7 @@ async function seenFrom(site: Site, path: string, origin: string): Promise<Seen>
       // Same browser, same cookie jar: a page of http://localhost:<other port> posts a form.
       const other = await page.context().newPage();
       await other.goto(`${sibling.url}/`);
-      const response = other.waitForResponse((r) => r.url() === `${api}/auth/refresh`);
+      const response = other.waitForResponse((r) => r.url() === `${api}/auth/refresh`, { timeout: 10_000 });
       await submitForm(other, `${api}/auth/refresh`);
       const answer = await response;
       expect(answer.status()).toBe(403);
@@ -370,6 +375,7 @@ async function seenFrom(site: Site, path: string, origin: string): Promise<Seen>
       expect(sent['origin']).toBe(sibling.url);
       expect((await page.context().cookies())[0]!.value).toBe(before);
       expect((await pageFetch(page, `${api}/auth/refresh`, { credentials: 'include' })).status).toBe(200);
+      recordSecret((await page.context().cookies())[0]?.value);
     });
   });
 });

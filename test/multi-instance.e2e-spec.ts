@@ -35,17 +35,27 @@ async function freePort(): Promise<number> {
 async function startInstance(env: Record<string, string>): Promise<Instance> {
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env['PATH'] ?? '', ...env, PORT: String(port) },
+    env: { PATH: process.env['PATH'] ?? '', NO_COLOR: '1', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
-  // Everything the processes print goes through the leak check too (they log at debug level).
-  const keep = (chunk: Buffer) => {
-    output.push(chunk.toString());
-    capturedLogs.push(chunk.toString());
+  // Everything the processes print goes through the leak check too (they log at debug level),
+  // line by line (a chunk may end mid-line) and uncoloured (NO_COLOR), so a code at the start
+  // of a message is not glued to an escape sequence.
+  const keep = (stream: NodeJS.ReadableStream) => {
+    let partial = '';
+    stream.on('data', (chunk: Buffer) => {
+      output.push(chunk.toString());
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      capturedLogs.push(...lines);
+    });
+    stream.on('end', () => {
+      if (partial !== '') capturedLogs.push(partial);
+    });
   };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  keep(child.stdout!);
+  keep(child.stderr!);
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i += 1) {
     if (child.exitCode !== null) break;

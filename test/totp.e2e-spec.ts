@@ -1,4 +1,6 @@
-import { OtpAuthService, SessionService } from 'nestjs-otp-auth';
+import jwt from 'jsonwebtoken';
+import { AccessTokenService, OtpAuthService, SessionService } from 'nestjs-otp-auth';
+import { recordSecret } from './support/log-capture.js';
 import { enabledBackends } from './support/databases.js';
 import { FIXTURE_PASSWORD } from './support/probe.controller.js';
 import { createTestApp, refreshCookie, signIn, TEST_SECRET, type Platform, type TestApp } from './support/test-app.js';
@@ -89,10 +91,12 @@ describe.each(cases)('TOTP two-factor on %s / %s', (backend, platform) => {
       const login = await signIn(t, 'stale@example.com');
       expect(claimsOf(login.body.access_token as string).auth_time).toBe(Math.floor(t.clock.now() / 1000));
       const auth = `Bearer ${login.body.access_token as string}`;
+      await t.http().post('/auth/totp/setup').set('authorization', auth).expect(200);
+      t.clock.advance(15 * 60); // exactly the limit: still fine (a new pending enrolment replaces the first)
       const setup = await t.http().post('/auth/totp/setup').set('authorization', auth).expect(200);
       const secret = setup.body.secret as string;
 
-      t.clock.advance(15 * 60 + 1);
+      t.clock.advance(1);
       // Refreshing keeps the sign-in time: the new access token is no fresher for enrolment.
       const refreshed = await t
         .http()
@@ -117,12 +121,11 @@ describe.each(cases)('TOTP two-factor on %s / %s', (backend, platform) => {
         expect(res.body).toEqual({
           statusCode: 401,
           error: 'insufficient_user_authentication',
-          message: 'Sign in again: setting up two-factor authentication needs a sign-in from the last 15 minutes.',
+          message: 'Sign in again: this needs a sign-in from the last 15 minutes.',
         });
         expect(res.headers['www-authenticate']).toBe(
           'Bearer error="insufficient_user_authentication", error_description="A more recent sign-in is required", max_age=900',
         );
-        expect(JSON.stringify(res.body)).not.toContain(secret);
       }
       // Nothing was enrolled, and the stale token still works where freshness does not matter.
       await t.http().get('/protected').set('authorization', stale).expect(200);
@@ -138,6 +141,33 @@ describe.each(cases)('TOTP two-factor on %s / %s', (backend, platform) => {
         .set('authorization', fresh)
         .send({ code: codeAt(t, again.body.secret as string) })
         .expect(200);
+    });
+
+    it('a token without auth_time (issued before the claim existed) counts as an old sign-in', async () => {
+      const login = await signIn(t, 'legacy@example.com');
+      const { auth_time: _dropped, ...legacy } = claimsOf(login.body.access_token as string);
+      const token = jwt.sign(legacy, t.app.get(AccessTokenService).key, { algorithm: 'HS256' });
+      recordSecret(token);
+      await t.http().get('/protected').set('authorization', `Bearer ${token}`).expect(200);
+      const res = await t.http().post('/auth/totp/setup').set('authorization', `Bearer ${token}`).expect(401);
+      expect(res.body.error).toBe('insufficient_user_authentication');
+      // A non-number auth_time is no valid token at all.
+      const odd = jwt.sign({ ...legacy, auth_time: 'now' }, t.app.get(AccessTokenService).key, { algorithm: 'HS256' });
+      recordSecret(odd);
+      await t.http().get('/protected').set('authorization', `Bearer ${odd}`).expect(401);
+    });
+
+    it("@RequireRecentSignIn(60) guards an application's own route with its own window", async () => {
+      await t.http().post('/sensitive').expect(401);
+      const login = await signIn(t, 'sensitive@example.com');
+      const auth = `Bearer ${login.body.access_token as string}`;
+      await t.http().post('/sensitive').set('authorization', auth).expect(200);
+      t.clock.advance(61);
+      const res = await t.http().post('/sensitive').set('authorization', auth).expect(401);
+      expect(res.body.message).toBe('Sign in again: this needs a sign-in from the last minute.');
+      expect(res.headers['www-authenticate']).toContain('max_age=60');
+      // Enrolment keeps its own 15-minute window.
+      await t.http().post('/auth/totp/setup').set('authorization', auth).expect(200);
     });
 
     it('enrollmentMaxAuthAge: false lets any valid session enrol', async () => {

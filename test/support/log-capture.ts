@@ -72,6 +72,10 @@ const CONSOLE_DELIVERY_CONTEXT = 'OtpAuth:console-delivery';
 /** A whole signed JWT (header and payload are base64url JSON objects). */
 const FULL_JWT = /eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{16,}/;
 
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** Secrets that appear in the captured logs (each masked to its first 4 characters). */
 export function leakedSecrets(): string[] {
   // The console sender's own line carries its code by design: blank that code, keep the rest.
@@ -82,18 +86,17 @@ export function leakedSecrets(): string[] {
   const leaks: string[] = [];
   const jwt = FULL_JWT.exec(text);
   if (jwt) leaks.push(`a full JWT (${jwt[0].slice(0, 8)}…)`);
+  // Codes must stand alone: six digits inside a longer number (a timestamp, a port) or inside a
+  // hex id (a session UUID in an audit line) are no leak.
+  const matcher = (secret: string, flags = ''): RegExp =>
+    new RegExp(/^\d+$/.test(secret) ? `(?<![0-9A-Za-z])${secret}(?![0-9A-Za-z])` : escapeRegExp(secret), flags);
   for (const secret of seenSecrets) {
-    // Codes must stand alone: six digits inside a longer number (a timestamp, a port) or inside a
-    // hex id (a session UUID in an audit line) are no leak.
-    const found = /^\d+$/.test(secret)
-      ? new RegExp(`(?<![0-9A-Za-z])${secret}(?![0-9A-Za-z])`).test(text)
-      : text.includes(secret);
-    if (found) {
-      // Where it was, with the secret itself masked, so a failure can be traced without leaking it.
-      const line = lines.find((l) => l.includes(secret)) ?? '';
-      const masked = line.split(secret).join('<secret>').slice(0, 160);
-      leaks.push(`${secret.slice(0, 4)}… (${secret.length} characters) in "${masked}"`);
-    }
+    const pattern = matcher(secret);
+    if (!pattern.test(text)) continue;
+    // Where it was, with every known secret masked, so a failure can be traced without leaking any.
+    let line = lines.find((l) => pattern.test(l)) ?? '';
+    for (const known of seenSecrets) line = line.replace(matcher(known, 'g'), '<secret>');
+    leaks.push(`${secret.slice(0, 4)}… (${secret.length} characters) in "${line.slice(0, 160)}"`);
   }
   return leaks;
 }

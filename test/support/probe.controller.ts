@@ -4,6 +4,7 @@ import {
   isMfaChallenge,
   OtpAuthService,
   RequireMfa,
+  RequireRecentSignIn,
   Claims,
   CurrentUser,
   OTP_JWT_STRATEGY,
@@ -39,6 +40,14 @@ export class ProbeController {
   @RequireMfa()
   mfaOnly(@TokenClaims() claims: AccessTokenClaims): { amr: readonly string[] } {
     return { amr: claims.amr };
+  }
+
+  /** An application's own sensitive action (say, changing the email address). */
+  @Post('sensitive')
+  @HttpCode(200)
+  @RequireRecentSignIn(60)
+  sensitive(): { done: true } {
+    return { done: true };
   }
 
   @Get('protected')

@@ -70,7 +70,8 @@ export async function createApp(config: SampleConfig, appLogger?: LoggerService)
       credentials: true,
       methods: ['GET', 'POST'],
       allowedHeaders: ['content-type', 'authorization', 'accept-language'],
-      exposedHeaders: ['retry-after', 'ratelimit', 'ratelimit-policy'],
+      // www-authenticate carries the step-up answer (max_age) of the TOTP enrolment routes.
+      exposedHeaders: ['retry-after', 'ratelimit', 'ratelimit-policy', 'www-authenticate'],
       maxAge: 600,
     });
   }

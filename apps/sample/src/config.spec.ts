@@ -108,6 +108,15 @@ describe('loadConfig', () => {
       expect(config.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
       expect(config.cookieSameSite).toBe('none');
       expect(loadConfig({}).corsOrigins).toEqual([]);
+      const production = loadConfig({
+        NODE_ENV: 'production',
+        OTP_AUTH_SECRET: SECRET,
+        OTP_DELIVERY: 'webhook',
+        OTP_WEBHOOK_URL: 'https://hooks.example.com/otp',
+        OTP_WEBHOOK_SECRET: 'a-webhook-secret-of-some-length',
+        CORS_ORIGINS: 'http://app.example.com',
+      });
+      expect(production.warnings.join(' ')).toContain('plain-HTTP origins (http://app.example.com)');
       expect(loadConfig({}).cookieSameSite).toBe('strict');
     });
 

@@ -384,7 +384,7 @@ function introspectionApiKeys(env: Environment): string[] {
   return keys;
 }
 
-function corsOrigins(env: Environment): string[] {
+function corsOrigins(env: Environment, production: boolean, warnings: string[]): string[] {
   const origins = commaList(env, 'CORS_ORIGINS');
   for (const origin of origins) {
     // An origin is scheme, host and port only: what browsers send in `Origin`.
@@ -394,6 +394,12 @@ function corsOrigins(env: Environment): string[] {
         `CORS_ORIGINS: "${origin}" is not an origin; give scheme and host (and port), e.g. https://app.example.com, with no path or trailing slash.`,
       );
     }
+  }
+  const plain = origins.filter((origin) => origin.startsWith('http://'));
+  if (production && plain.length > 0) {
+    warnings.push(
+      `CORS_ORIGINS lists plain-HTTP origins (${plain.join(', ')}) in production: anyone on their network path can run script there with this service's credentials.`,
+    );
   }
   return origins;
 }
@@ -477,7 +483,7 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     refreshTokenDelivery: oneOf(env, 'REFRESH_TOKEN_DELIVERY', ['cookie', 'body', 'both'] as const, 'cookie'),
     cookieSecure,
     cookieSameSite,
-    corsOrigins: corsOrigins(env),
+    corsOrigins: corsOrigins(env, production, warnings),
     accessTokenTtl: limited(env, 'ACCESS_TOKEN_TTL'),
     refreshTokenTtl: limited(env, 'REFRESH_TOKEN_TTL'),
     otpTtl: limited(env, 'OTP_TTL'),

@@ -162,6 +162,12 @@ export { TotpRoutes, createTotpController } from './totp/totp.controller.js';
 export * from './totp/totp.dto.js';
 export type * from './totp/totp-store.interface.js';
 export { MfaGuard, RequireMfa, MFA_REQUIRED_MESSAGE } from './guards/require-mfa.js';
+export {
+  RecentSignInGuard,
+  RequireRecentSignIn,
+  RECENT_SIGN_IN_MAX_AGE,
+  INSUFFICIENT_USER_AUTHENTICATION,
+} from './guards/recent-sign-in.guard.js';
 export type * from './store/otp-auth-store.interface.js';
 export {
   OtpStoreUnavailableException,

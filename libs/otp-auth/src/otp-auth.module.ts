@@ -9,6 +9,7 @@ import { OtpRateLimiter } from './rate-limits/otp-rate-limiter.js';
 import { OtpAuthGuard } from './guards/otp-auth.guard.js';
 import { VerifiedUserGuard } from './guards/verified-user.guard.js';
 import { MfaGuard } from './guards/require-mfa.js';
+import { RecentSignInGuard } from './guards/recent-sign-in.guard.js';
 import { TotpService } from './totp/totp.service.js';
 import { MfaChallengeService } from './totp/mfa-challenge.service.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
@@ -49,6 +50,7 @@ import { SessionService } from './tokens/session.service.js';
     OtpAuthGuard,
     VerifiedUserGuard,
     MfaGuard,
+    RecentSignInGuard,
     OtpJwtStrategy,
     TotpService,
     MfaChallengeService,
@@ -68,6 +70,7 @@ import { SessionService } from './tokens/session.service.js';
     OtpAuthGuard,
     VerifiedUserGuard,
     MfaGuard,
+    RecentSignInGuard,
     TotpService,
     MfaChallengeService,
   ],

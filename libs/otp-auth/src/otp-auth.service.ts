@@ -45,6 +45,8 @@ export class OtpAuthService {
    * For apps with their own first factor (a password check, an OAuth callback): opens a session
    * for a user your code has authenticated, or returns a TOTP challenge when the user has 2FA on.
    * `amr` lists the methods used, e.g. `['pwd']`. There is no way around the second factor here.
+   * The session's `auth_time` is now, which `RequireRecentSignIn` routes take as a fresh
+   * sign-in: call this after the user actually proved who they are, not for silent re-logins.
    */
   async signInWithFirstFactor(user: StoredUser, amr: readonly string[]): Promise<SignInResult> {
     for (const method of amr) {

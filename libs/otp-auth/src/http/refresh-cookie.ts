@@ -47,18 +47,19 @@ export function refreshTokenFromCookie(request: AuthRequest, cookie: CookieConfi
 }
 
 /**
- * Whether a cookie-carrying request comes from another site: `Sec-Fetch-Site: cross-site`, or an
- * `Origin` whose host is not this request's `Host` (nor one of `allowedOrigins`). Requests without
+ * Whether a cookie-carrying request comes from another site: not from one of `allowedOrigins`,
+ * and `Sec-Fetch-Site: cross-site` or an `Origin` whose host is not this request's `Host`. Requests without
  * either header (curl, server-to-server) are not browsers' cross-site requests and pass.
  * SameSite=Strict already keeps the cookie off such requests in current browsers; this refuses
  * them where a browser, a proxy or a `sameSite: 'none'` setting would let it through.
  */
 export function isCrossSite(request: AuthRequest, allowedOrigins: readonly string[]): boolean {
-  const fetchSite = request.headers['sec-fetch-site'];
-  if (fetchSite === 'cross-site') return true;
   const origin = request.headers['origin'];
+  // A listed origin is admitted even from another site (an app at app.example on an API at
+  // auth.example.net, with sameSite 'none'); browsers always send Origin on such POSTs.
+  if (typeof origin === 'string' && allowedOrigins.includes(origin)) return false;
+  if (request.headers['sec-fetch-site'] === 'cross-site') return true;
   if (typeof origin !== 'string' || origin === '') return false;
-  if (allowedOrigins.includes(origin)) return false;
   let originHost: string;
   try {
     originHost = new URL(origin).host;

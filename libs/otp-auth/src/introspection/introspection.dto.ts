@@ -46,6 +46,9 @@ export class IntrospectionResponseDto {
   @ApiPropertyOptional({ type: [String], example: ['otp', 'totp'] })
   amr?: string[];
 
+  @ApiPropertyOptional({ description: 'When the session signed in (epoch seconds); refreshing keeps it.' })
+  auth_time?: number;
+
   /** Custom claims from `getAdditionalClaims`. */
   [custom: string]: unknown;
 }

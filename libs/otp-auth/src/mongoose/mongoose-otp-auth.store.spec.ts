@@ -296,6 +296,24 @@ describe('MongooseOtpAuthStore options', () => {
     expect(conn.models['OtpAuth:copy_codes']?.schema.indexes()).toEqual(otpAuthSchemas.codes.indexes());
   });
 
+  it('accepts a connection that turns sanitizeFilter off under a global true (its own setting wins)', async () => {
+    const instance = new mongoose.Mongoose();
+    instance.set('sanitizeFilter', true);
+    const own = instance.createConnection();
+    own.set('sanitizeFilter', false);
+    try {
+      expect(
+        () =>
+          new MongooseOtpAuthStore({
+            connection: own,
+            userModel: own.model<OtpUser>('OwnSettingUser', createOtpUserSchema()),
+          }),
+      ).not.toThrow();
+    } finally {
+      await own.close();
+    }
+  });
+
   it('refuses a collection prefix that starts with a dot', () => {
     configError({ connection: conn, userModel: UserModel, collectionPrefix: '.otp_' }, /collectionPrefix/);
   });

@@ -266,7 +266,9 @@ export function isMongoUnavailable(error: unknown): boolean {
     error,
     (e) =>
       (typeof e['name'] === 'string' && MONGO_UNAVAILABLE_NAMES.has(e['name'])) ||
-      (typeof e['code'] === 'number' && e['name'] === 'MongoServerError' && MONGO_UNAVAILABLE_CODES.has(e['code'])) ||
+      (typeof e['code'] === 'number' &&
+        (e['name'] === 'MongoServerError' || e['name'] === 'MongoWriteConcernError') &&
+        MONGO_UNAVAILABLE_CODES.has(e['code'])) ||
       (typeof e['message'] === 'string' && MONGOOSE_NOT_CONNECTED.test(e['message'])),
   );
 }
@@ -277,7 +279,9 @@ export function isMongoUnavailable(error: unknown): boolean {
  * global `mongoose.set()`.
  */
 function sanitizeFilterSource(connection: Connection): string | undefined {
-  if (connection.get?.('sanitizeFilter')) return 'the connection options';
+  // A connection's own setting, true or false, overrides the global one.
+  const own: unknown = connection.get?.('sanitizeFilter');
+  if (own !== undefined && own !== null) return own ? 'the connection options' : undefined;
   if (connection.base?.get?.('sanitizeFilter')) return 'mongoose.set()';
   return undefined;
 }

@@ -95,7 +95,8 @@ export interface TotpOptions {
    * seconds old (the access token's `auth_time`; refreshing does not renew it). Otherwise the
    * answer is 401 with `WWW-Authenticate: Bearer error="insufficient_user_authentication"`
    * (RFC 9470), so a stolen access or refresh token cannot add an attacker's authenticator to an
-   * account. `false` turns the check off. Default 900 (15 min).
+   * account (one stolen within the window still can; the window bounds that). `false` turns the
+   * check off. Default 900 (15 min). `RequireRecentSignIn` applies the same check to your routes.
    */
   enrollmentMaxAuthAge?: number | false;
   /**

@@ -52,6 +52,12 @@ describe('recognising an unreachable database', () => {
     for (const code of [91, 189, 10107, 11600, 11602, 13435, 13436]) {
       expect(isMongoUnavailable(new mongo.MongoServerError({ code, errmsg: 'not primary' }))).toBe(true);
     }
+    // A write whose write-concern wait was cut by a shutdown, in the shape the driver builds.
+    const writeConcern = new mongo.MongoWriteConcernError({
+      ok: 1,
+      writeConcernError: { code: 91, errmsg: 'ShutdownInProgress' },
+    });
+    expect(isMongoUnavailable(writeConcern)).toBe(true);
     expect(isMongoUnavailable(new mongo.MongoServerError({ code: 11000, errmsg: 'E11000 duplicate key' }))).toBe(false);
     expect(isMongoUnavailable(new mongo.MongoServerError({ code: 2, errmsg: 'BadValue' }))).toBe(false);
     // Mongoose before the first connection, with and without command buffering.

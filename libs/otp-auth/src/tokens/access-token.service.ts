@@ -70,6 +70,11 @@ export class AccessTokenService {
     authTime: number,
     custom: Record<string, unknown>,
   ): IssuedAccessToken {
+    if (!Number.isFinite(authTime)) {
+      // A store returning a session without a numeric createdAt would otherwise mint tokens that
+      // every verifier refuses (auth_time: null).
+      throw new TypeError(`AccessTokenService.sign: authTime must be epoch milliseconds (got ${String(authTime)}).`);
+    }
     const iat = Math.floor(this.config.clock() / 1000);
     const extra: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(custom)) {

@@ -18,6 +18,7 @@ import {
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { AuthRequest } from '../guards/auth-request.js';
 import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
+import { RequireRecentSignIn } from '../guards/recent-sign-in.guard.js';
 import { TokenResponseDto } from '../http/dto.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
 import { writeTokenResponse } from '../http/token-response.js';
@@ -38,17 +39,6 @@ import {
   TotpSetupResponseDto,
 } from './totp.dto.js';
 import { TotpService, type SecondFactorProof } from './totp.service.js';
-
-/** `900` → `15 minutes`, `3600` → `hour`, `45` → `45 seconds` (as in "the last …"). */
-function describeSeconds(seconds: number): string {
-  const [amount, unit] =
-    seconds % 3600 === 0
-      ? [seconds / 3600, 'hour']
-      : seconds % 60 === 0
-        ? [seconds / 60, 'minute']
-        : [seconds, 'second'];
-  return amount === 1 ? unit : `${amount} ${unit}s`;
-}
 
 /** Exactly one of `code` and `backup_code`. */
 function proofOf(body: SecondFactorDto): SecondFactorProof {
@@ -72,33 +62,30 @@ export class TotpRoutes {
   @Post('setup')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  @UseGuards(OtpAuthGuard)
+  @RequireRecentSignIn()
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Start enrolling an authenticator app (replaces a pending enrolment)' })
   @ApiOkResponse({ type: TotpSetupResponseDto })
-  async setup(
-    @Req() request: AuthRequest,
-    @Res({ passthrough: true }) response: AuthResponse,
-  ): Promise<TotpSetupResponseDto> {
-    const enrollment = await this.totp.setup(await this.enrollingUser(request, response));
+  async setup(@Req() request: AuthRequest): Promise<TotpSetupResponseDto> {
+    const enrollment = await this.totp.setup(await this.user(request));
     return { secret: enrollment.secret, otpauth_url: enrollment.otpauthUrl, qr_code: enrollment.qrCode };
   }
 
   @Get('qr')
   @Header('Cache-Control', 'no-store')
-  @UseGuards(OtpAuthGuard)
+  @RequireRecentSignIn()
   @ApiBearerAuth()
   @ApiProduces('image/png')
   @ApiOperation({ summary: 'The pending enrolment as a QR code PNG' })
-  async qr(@Req() request: AuthRequest, @Res({ passthrough: true }) response: AuthResponse): Promise<StreamableFile> {
-    const png = await this.totp.pendingQrPng(await this.enrollingUser(request, response));
+  async qr(@Req() request: AuthRequest): Promise<StreamableFile> {
+    const png = await this.totp.pendingQrPng(await this.user(request));
     return new StreamableFile(png, { type: 'image/png', length: png.length });
   }
 
   @Post('confirm')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  @UseGuards(OtpAuthGuard)
+  @RequireRecentSignIn()
   @ApiBearerAuth()
   @ApiOperation({
     summary: 'Activate 2FA with a code; returns backup codes (shown once) and a new session',
@@ -109,7 +96,7 @@ export class TotpRoutes {
     @Body() body: TotpCodeDto,
     @Res({ passthrough: true }) response: AuthResponse,
   ): Promise<BackupCodesResponseDto & TokenResponseDto> {
-    const user = await this.enrollingUser(request, response);
+    const user = await this.user(request);
     const backupCodes = await this.totp.confirm(user.id, body.code);
     const amr = request.otpAuth!.claims.amr.filter((m) => m !== 'totp');
     const tokens = await this.sessions.issue(user, [...amr, 'totp']);
@@ -151,27 +138,6 @@ export class TotpRoutes {
   ): Promise<TokenResponseDto> {
     const tokens = await this.mfa.complete(body.mfa_token, proofOf(body));
     return writeTokenResponse(this.config, tokens, response);
-  }
-
-  /**
-   * The signed-in user, when the sign-in is recent enough to enrol an authenticator: a stolen
-   * token alone must not be able to add the thief's authenticator to the account.
-   */
-  private async enrollingUser(request: AuthRequest, response: AuthResponse): Promise<StoredUser> {
-    const maxAge = this.config.totp.enrollmentMaxAuthAge;
-    const authTime = request.otpAuth!.claims.auth_time;
-    if (maxAge !== null && (authTime === undefined || this.config.clock() / 1000 - authTime > maxAge)) {
-      response.header(
-        'WWW-Authenticate',
-        `Bearer error="insufficient_user_authentication", error_description="A more recent sign-in is required", max_age=${maxAge}`,
-      );
-      throw new UnauthorizedException({
-        statusCode: 401,
-        error: 'insufficient_user_authentication',
-        message: `Sign in again: setting up two-factor authentication needs a sign-in from the last ${describeSeconds(maxAge)}.`,
-      });
-    }
-    return this.user(request);
   }
 
   private async user(request: AuthRequest): Promise<StoredUser> {

@@ -1,0 +1,96 @@
+import {
+  applyDecorators,
+  Inject,
+  Injectable,
+  SetMetadata,
+  UnauthorizedException,
+  UseGuards,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ApiUnauthorizedResponse } from '@nestjs/swagger';
+import type { AuthResponse } from '../http/refresh-cookie.js';
+import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
+import { httpRequest } from './auth-request.js';
+import { OtpAuthGuard } from './otp-auth.guard.js';
+
+/** Route metadata: the largest sign-in age (seconds) {@link RecentSignInGuard} admits. */
+export const RECENT_SIGN_IN_MAX_AGE = 'otp-auth:recent-sign-in-max-age';
+
+/** The RFC 9470 error code of a session whose sign-in is too old for the route. */
+export const INSUFFICIENT_USER_AUTHENTICATION = 'insufficient_user_authentication';
+
+/** `900` → `15 minutes`, `3600` → `hour`, `45` → `45 seconds` (as in "the last …"). */
+function describeSeconds(seconds: number): string {
+  const [amount, unit] =
+    seconds % 3600 === 0
+      ? [seconds / 3600, 'hour']
+      : seconds % 60 === 0
+        ? [seconds / 60, 'minute']
+        : [seconds, 'second'];
+  return amount === 1 ? unit : `${amount} ${unit}s`;
+}
+
+/**
+ * Admits requests whose session signed in at most N seconds ago (the access token's `auth_time`,
+ * which refreshing keeps), so a stolen access or refresh token alone cannot perform the action.
+ * N comes from {@link RequireRecentSignIn}, else `totp.enrollmentMaxAuthAge`. Otherwise 401 with
+ * the RFC 9470 step-up answer: `WWW-Authenticate: Bearer error="insufficient_user_authentication",
+ * max_age=N`; the client signs in again (refreshing does not help). Run after `OtpAuthGuard`.
+ */
+@Injectable()
+export class RecentSignInGuard implements CanActivate {
+  constructor(
+    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    private readonly reflector: Reflector,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const maxAge =
+      this.reflector.getAllAndOverride<number | undefined>(RECENT_SIGN_IN_MAX_AGE, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? this.config.totp.enrollmentMaxAuthAge;
+    const claims = httpRequest(context).otpAuth?.claims;
+    if (!claims) throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
+    if (maxAge === null) return true;
+    // Tokens without auth_time come from versions before it existed: treated as old.
+    const authTime = claims.auth_time;
+    // Whole seconds, as auth_time itself.
+    if (authTime !== undefined && Math.floor(this.config.clock() / 1000) - authTime <= maxAge) return true;
+    context
+      .switchToHttp()
+      .getResponse<AuthResponse>()
+      .header(
+        'WWW-Authenticate',
+        `Bearer error="${INSUFFICIENT_USER_AUTHENTICATION}", error_description="A more recent sign-in is required", max_age=${maxAge}`,
+      );
+    throw new UnauthorizedException({
+      statusCode: 401,
+      error: INSUFFICIENT_USER_AUTHENTICATION,
+      message: `Sign in again: this needs a sign-in from the last ${describeSeconds(maxAge)}.`,
+    });
+  }
+}
+
+/**
+ * Requires a valid access token whose session signed in at most `maxAgeSeconds` ago (default:
+ * `totp.enrollmentMaxAuthAge`): for actions a stolen token must not be able to take, such as
+ * enrolling an authenticator (the module's TOTP routes use it), changing the email address or
+ * deleting the account. A token stolen within the window still passes; the window bounds that.
+ */
+export function RequireRecentSignIn(maxAgeSeconds?: number): MethodDecorator & ClassDecorator {
+  if (maxAgeSeconds !== undefined && (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 1)) {
+    throw new Error(`RequireRecentSignIn: maxAgeSeconds must be a positive integer (got ${String(maxAgeSeconds)}).`);
+  }
+  return applyDecorators(
+    SetMetadata(RECENT_SIGN_IN_MAX_AGE, maxAgeSeconds),
+    UseGuards(OtpAuthGuard, RecentSignInGuard),
+    ApiUnauthorizedResponse({
+      description: `No valid access token, or \`${INSUFFICIENT_USER_AUTHENTICATION}\`: the sign-in is older than \`max_age\` (see WWW-Authenticate); sign in again, refreshing does not help.`,
+    }),
+  );
+}
