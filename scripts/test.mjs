@@ -27,6 +27,9 @@ async function probeMariadb() {
 const required = (process.env.OTP_REQUIRE_BACKENDS ?? '').split(',').filter(Boolean);
 const backends = ['sqlite'];
 const skipped = [];
+/** A URL for the console: any user:password part masked. */
+const shown = (url) => url.replace(/\/\/[^@/]*@/, '//***@');
+
 for (const [name, probe, url] of [
   ['postgres', probePostgres, POSTGRES_URL],
   ['mariadb', probeMariadb, MARIADB_URL],
@@ -36,10 +39,12 @@ for (const [name, probe, url] of [
     backends.push(name);
   } catch (error) {
     if (required.includes(name)) {
-      console.error(`[test] ${name} is required (OTP_REQUIRE_BACKENDS) but unreachable at ${url}: ${error.message}`);
+      console.error(
+        `[test] ${name} is required (OTP_REQUIRE_BACKENDS) but unreachable at ${shown(url)}: ${error.message}`,
+      );
       process.exit(1);
     }
-    skipped.push(`${name} (unreachable at ${url}: ${error.message})`);
+    skipped.push(`${name} (unreachable at ${shown(url)}: ${error.message})`);
   }
 }
 console.log(`[test] database backends under test: ${backends.join(', ')}`);
@@ -47,7 +52,7 @@ for (const s of skipped) console.log(`[test] SKIPPED backend ${s}`);
 const mongoUri = process.env.MONGODB_URI ?? process.env.TEST_MONGODB_URI;
 console.log(
   mongoUri
-    ? `[test] MongoDB store: testing against ${mongoUri.replace(/\/\/[^@/]*@/, '//***@')}`
+    ? `[test] MongoDB store: testing against ${shown(mongoUri)}`
     : '[test] MongoDB store: NOT TESTED (set MONGODB_URI; no MongoDB server can run on this machine)',
 );
 
@@ -60,10 +65,10 @@ try {
   await redis.connect();
   await redis.ping();
   await redis.quit();
-  console.log(`[test] Redis: reachable at ${redisUrl}`);
+  console.log(`[test] Redis: reachable at ${shown(redisUrl)}`);
 } catch (error) {
   console.error(
-    `[test] Redis is required but unreachable at ${redisUrl} (${error.message}); start it or set REDIS_URL.`,
+    `[test] Redis is required but unreachable at ${shown(redisUrl)} (${error.message}); start it or set REDIS_URL.`,
   );
   process.exit(1);
 }

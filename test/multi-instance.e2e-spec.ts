@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { createTestDatabase, enabledBackends, type TestDatabase } from './support/databases.js';
 import { assertNoLeakedSecrets, capturedLogs, recordResponseSecrets, recordSecret } from './support/log-capture.js';
+import { freePort } from './support/network-peers.js';
 
 /**
  * Two sample-app processes behind no balancer at all (the test is the balancer): one PostgreSQL
@@ -22,14 +23,6 @@ interface Instance {
   process: ChildProcess;
   url: string;
   output: string[];
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 async function startInstance(env: Record<string, string>): Promise<Instance> {
@@ -122,7 +115,7 @@ async function post(base: string, path: string, body: unknown, headers: Record<s
       OTP_AUTH_SECRET: randomBytes(32).toString('hex'),
       OTP_DELIVERY: 'webhook',
       OTP_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/otp`,
-      OTP_WEBHOOK_SECRET: 'multi-instance-webhook-secret',
+      OTP_WEBHOOK_SECRET: 'multi-instance-webhook-secret-of-32+',
       COOKIE_SECURE: 'false',
       REFRESH_TOKEN_DELIVERY: 'body',
       OTP_RESEND_COOLDOWN: '1',
@@ -132,9 +125,9 @@ async function post(base: string, path: string, body: unknown, headers: Record<s
       // Keys of this run only, so other runs' counters never interfere.
       REDIS_KEY_PREFIX: prefix,
     };
-    // One after the other: both would otherwise create the same tables at once.
+    // As in a rollout: the first instance creates the tables, the second only uses them.
     a = await startInstance(env);
-    b = await startInstance(env);
+    b = await startInstance({ ...env, DATABASE_SYNCHRONIZE: 'false' });
   }, 60_000);
 
   afterAll(async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { createApp } from '../apps/sample/src/bootstrap.js';
 import { loadConfig } from '../apps/sample/src/config.js';
+import { freePort } from './support/network-peers.js';
 
 /**
  * Debian's nginx in front of the sample app: `auth_request` asks `GET /auth/verify` before every
@@ -73,13 +74,6 @@ http {
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  const port = await listen(probe);
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 (nginxPresent ? describe : describe.skip)('nginx auth_request in front of the sample app', () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
-import type { RateLimitOptions, TimedOtpAuthEvent } from 'nestjs-otp-auth';
+import { FallbackRateLimitStorage, type RateLimitOptions, type TimedOtpAuthEvent } from 'nestjs-otp-auth';
 import { RedisRateLimitStorage } from 'nestjs-otp-auth/redis';
 import { enabledBackends } from './support/databases.js';
 import { createTestApp, type Platform, type TestApp } from './support/test-app.js';
@@ -217,6 +217,24 @@ describe('when Redis is unreachable', () => {
     const t = await start('fail-closed');
     const res = await t.http().post('/auth/request-otp').send({ email: 'c@example.com' }).expect(503);
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(t.sent).toHaveLength(0);
+  });
+
+  it("an app's own FallbackRateLimitStorage keeps its policy (not wrapped again under the module's 'local')", async () => {
+    const t = await createTestApp({
+      backend,
+      options: {
+        resendCooldown: 0,
+        rateLimits: tight({
+          storage: new FallbackRateLimitStorage({
+            primary: new RedisRateLimitStorage({ url: deadUrl }),
+            policy: 'fail-closed',
+          }),
+        }),
+      },
+    });
+    apps.push(t);
+    await t.http().post('/auth/request-otp').send({ email: 'own@example.com' }).expect(503);
     expect(t.sent).toHaveLength(0);
   });
 

@@ -13,9 +13,9 @@ import { SMTPServer } from 'smtp-server';
 import { DataSource } from 'typeorm';
 import { User } from '../apps/sample/src/user.entity.js';
 import { createTestDatabase, enabledBackends, type Backend, type TestDatabase } from './support/databases.js';
-import { refreshCookie, type Platform } from './support/test-app.js';
+import { refreshCookie, tapSecrets, type Platform } from './support/test-app.js';
 import { decodeQrDataUrl } from './support/totp-helpers.js';
-import { CapturingLogger } from './support/log-capture.js';
+import { CapturingLogger, recordSecret } from './support/log-capture.js';
 import { freePort } from './support/network-peers.js';
 
 /**
@@ -40,7 +40,7 @@ async function bootSample(env: Environment): Promise<INestApplication> {
 
 /** Signs in through the developer-mode code in the request-otp answer. */
 async function devSignIn(app: INestApplication, email: string): Promise<request.Response> {
-  const http = () => request(app.getHttpServer());
+  const http = () => tapSecrets(request(app.getHttpServer()));
   const requested = await http().post('/auth/request-otp').send({ email }).expect(200);
   expect(requested.body.dev_code).toMatch(/^\d{6}$/);
   return http().post('/auth/verify-otp').send({ email, code: requested.body.dev_code }).expect(200);
@@ -48,7 +48,7 @@ async function devSignIn(app: INestApplication, email: string): Promise<request.
 
 describe.each(['express', 'fastify'] as Platform[])('sample app on %s (SQLite in memory)', (platform) => {
   let app: INestApplication;
-  const http = () => request(app.getHttpServer());
+  const http = () => tapSecrets(request(app.getHttpServer()));
 
   beforeEach(async () => {
     app = await bootSample({ HTTP_PLATFORM: platform, OTP_DEVELOPER_MODE: 'true' });
@@ -209,7 +209,7 @@ if (serverDatabases.length === 0) {
       app = await bootSample({ DATABASE_URL: database.url, OTP_DEVELOPER_MODE: 'true' });
       const signedIn = await devSignIn(app, 'server@example.com');
       const auth = `Bearer ${signedIn.body.access_token as string}`;
-      await request(app.getHttpServer()).get('/verified-only').set('authorization', auth).expect(200);
+      await tapSecrets(request(app.getHttpServer())).get('/verified-only').set('authorization', auth).expect(200);
       const users = await database.dataSource.query('SELECT email FROM users');
       expect(users).toEqual([{ email: 'server@example.com' }]);
     });
@@ -231,7 +231,7 @@ if (!mongoUri) console.warn('sample app on MongoDB: NOT TESTED (no MONGODB_URI; 
     const app = await bootSample({ DATABASE_URL: url.toString(), OTP_DEVELOPER_MODE: 'true' });
     try {
       const signedIn = await devSignIn(app, 'mongo@example.com');
-      const me = await request(app.getHttpServer())
+      const me = await tapSecrets(request(app.getHttpServer()))
         .get('/verified-only')
         .set('authorization', `Bearer ${signedIn.body.access_token as string}`)
         .expect(200);
@@ -244,11 +244,12 @@ if (!mongoUri) console.warn('sample app on MongoDB: NOT TESTED (no MONGODB_URI; 
 
 describe('sample app with webhook delivery', () => {
   const webhookSecret = 'webhook-shared-secret';
+  recordSecret(webhookSecret);
   const deliveries: Delivery[] = [];
   let status = 204;
   let server: Server;
   let app: INestApplication;
-  const http = () => request(app.getHttpServer());
+  const http = () => tapSecrets(request(app.getHttpServer()));
 
   beforeEach(async () => {
     deliveries.length = 0;
@@ -257,7 +258,9 @@ describe('sample app with webhook delivery', () => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        deliveries.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        const body = Buffer.concat(chunks).toString('utf8');
+        recordSecret((JSON.parse(body) as { code?: string }).code);
+        deliveries.push({ headers: req.headers, body });
         res.statusCode = status;
         res.end();
       });
@@ -313,10 +316,11 @@ describe('sample app with webhook delivery', () => {
 
 describe('sample app with SMTP delivery (a real SMTP server on loopback)', () => {
   const mails: { to: string; raw: string }[] = [];
+  recordSecret('p@ss:word');
   let slowMs = 0;
   let smtp: SMTPServer;
   let app: INestApplication;
-  const http = () => request(app.getHttpServer());
+  const http = () => tapSecrets(request(app.getHttpServer()));
 
   beforeAll(async () => {
     smtp = new SMTPServer({
@@ -331,7 +335,16 @@ describe('sample app with SMTP delivery (a real SMTP server on loopback)', () =>
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
           setTimeout(() => {
-            mails.push({ to: session.envelope.rcptTo[0]!.address, raw: Buffer.concat(chunks).toString('utf8') });
+            const raw = Buffer.concat(chunks).toString('utf8');
+            recordSecret(
+              /\b(\d{6})\b/.exec(
+                raw
+                  .split(/\r?\n\r?\n/)
+                  .slice(1)
+                  .join('\n'),
+              )?.[1],
+            );
+            mails.push({ to: session.envelope.rcptTo[0]!.address, raw });
             callback();
           }, slowMs);
         });
@@ -380,7 +393,7 @@ describe('sample app with SMTP delivery (a real SMTP server on loopback)', () =>
     slowMs = 1500;
     try {
       const started = performance.now();
-      await request(outboxApp.getHttpServer())
+      await tapSecrets(request(outboxApp.getHttpServer()))
         .post('/auth/request-otp')
         .send({ email: 'slow@example.com' })
         .expect(200);
@@ -406,12 +419,12 @@ describe('sample app with its SMTP server down', () => {
     try {
       const email = 'smtp-down@example.com';
       const started = performance.now();
-      const first = await request(app.getHttpServer()).post('/auth/request-otp').send({ email });
+      const first = await tapSecrets(request(app.getHttpServer())).post('/auth/request-otp').send({ email });
       expect(first.status).toBe(503);
       expect(first.body.message).toBe('The code could not be sent. Please try again later.');
       expect(performance.now() - started).toBeLessThan(2000);
       // Withdrawn: a retry is not told to wait out a cooldown for a code that was never sent.
-      await request(app.getHttpServer()).post('/auth/request-otp').send({ email }).expect(503);
+      await tapSecrets(request(app.getHttpServer())).post('/auth/request-otp').send({ email }).expect(503);
     } finally {
       await app.close();
     }
@@ -420,18 +433,21 @@ describe('sample app with its SMTP server down', () => {
 
 describe('sample app with SMS delivery (a Twilio-shaped API on loopback)', () => {
   const messages: { auth: string | undefined; form: URLSearchParams; path: string | undefined }[] = [];
+  recordSecret('sms-auth-token');
   let api: Server;
   let app: INestApplication;
-  const http = () => request(app.getHttpServer());
+  const http = () => tapSecrets(request(app.getHttpServer()));
 
   beforeAll(async () => {
     api = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+        recordSecret(/\b(\d{6})\b/.exec(form.get('Body') ?? '')?.[1]);
         messages.push({
           auth: req.headers.authorization,
-          form: new URLSearchParams(Buffer.concat(chunks).toString('utf8')),
+          form,
           path: req.url,
         });
         res.statusCode = 201;

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { UnauthorizedException } from '@nestjs/common';
 import {
+  OtpAuthService,
   deriveStatelessCode,
   SecretKeys,
   windowCounter,
@@ -57,6 +59,21 @@ describe.each(enabledBackends())('stateless codes on %s', (backend) => {
     expect(events.find((e) => e.type === 'code.failed')).toMatchObject({ reason: 'already_used' });
   });
 
+  it('refuses a code of other characters through the service API with 401, never a 500', async () => {
+    const t = await start();
+    const email = 'wide@example.com';
+    await t.http().post('/auth/request-otp').send({ email }).expect(200);
+    const auth = t.app.get(OtpAuthService);
+    for (const code of ['１２３４５６', '12345é', '1234567', '']) {
+      await expect(auth.verifyOtp(email, code)).rejects.toBeInstanceOf(UnauthorizedException);
+    }
+    await t
+      .http()
+      .post('/auth/verify-otp')
+      .send({ email, code: t.lastCode(email) })
+      .expect(200);
+  });
+
   it('accepts only codes that were issued: never-requested addresses and untaken slots are refused', async () => {
     const t = await start();
     const key = new SecretKeys(TEST_SECRET).statelessCode;
@@ -92,7 +109,13 @@ describe.each(enabledBackends())('stateless codes on %s', (backend) => {
     });
     const res = await t.http().post('/auth/request-otp').send({ email: 'down@example.com' }).expect(503);
     expect(res.body.message).toMatch(/unavailable/i);
-    await t.http().post('/auth/verify-otp').send({ email: 'down@example.com', code: '123456' }).expect(503);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    const verify = await t
+      .http()
+      .post('/auth/verify-otp')
+      .send({ email: 'down@example.com', code: '123456' })
+      .expect(503);
+    expect(Number(verify.headers['retry-after'])).toBeGreaterThan(0);
     expect(t.sent).toHaveLength(0);
   });
 

@@ -166,6 +166,10 @@ describe.each(cases)('TOTP two-factor on %s / %s', (backend, platform) => {
       const res = await t.http().post('/sensitive').set('authorization', auth).expect(401);
       expect(res.body.message).toBe('Sign in again: this needs a sign-in from the last minute.');
       expect(res.headers['www-authenticate']).toContain('max_age=60');
+      // Under a controller-level VerifiedUserGuard, the step-up guard keeps the loaded user.
+      const fresh = `Bearer ${(await signIn(t, 'sensitive@example.com')).body.access_token as string}`;
+      const deleted = await t.http().post('/account/delete').set('authorization', fresh).expect(200);
+      expect(deleted.body).toEqual({ deleted: 'sensitive@example.com' });
       // Enrolment keeps its own 15-minute window.
       await t.http().post('/auth/totp/setup').set('authorization', auth).expect(200);
     });
@@ -185,6 +189,12 @@ describe.each(cases)('TOTP two-factor on %s / %s', (backend, platform) => {
         .post('/auth/totp/setup')
         .set('authorization', `Bearer ${refreshed.body.access_token as string}`)
         .expect(200);
+      // The app's own step-up routes keep their window: the TOTP setting does not reach them.
+      await t
+        .http()
+        .post('/sensitive')
+        .set('authorization', `Bearer ${refreshed.body.access_token as string}`)
+        .expect(401);
     });
 
     it('requires a signed-in user and a pending enrolment', async () => {

@@ -85,3 +85,15 @@ export class LimitedClassController {
     return { ok: true };
   }
 }
+
+/** The README's pattern: VerifiedUserGuard on the controller, a step-up guard on one route. */
+@Controller('account')
+@UseGuards(VerifiedUserGuard)
+export class AccountController {
+  @Post('delete')
+  @HttpCode(200)
+  @RequireRecentSignIn(60)
+  delete(@CurrentUser() user: TestUser): { deleted: string } {
+    return { deleted: user.email };
+  }
+}

@@ -8,7 +8,7 @@ import { OtpAuthModule, type OtpAuthModuleExtras, type OtpAuthModuleOptions } fr
 import { otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
 import { createTestDatabase, type Backend, type TestDatabase } from './databases.js';
 import { TestUser } from './test-user.entity.js';
-import { LimitedClassController, ProbeController } from './probe.controller.js';
+import { AccountController, LimitedClassController, ProbeController } from './probe.controller.js';
 import { assertNoLeakedSecrets, CapturingLogger, recordResponseSecrets, recordSecret } from './log-capture.js';
 
 export type Platform = 'express' | 'fastify';
@@ -84,7 +84,7 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
         isGlobal: true,
       }),
     ],
-    controllers: [ProbeController, LimitedClassController],
+    controllers: [ProbeController, LimitedClassController, AccountController],
   })
     // Startup logs (module init runs at compile) go to the capture too.
     .setLogger(new CapturingLogger())

@@ -46,7 +46,7 @@ export function createAppModule(config: SampleConfig): DynamicModule {
   return {
     module: AppModule,
     imports: [
-      PersistenceModule.forRoot(config.database, config.databaseTimeout),
+      PersistenceModule.forRoot(config.database, config.databaseTimeout, config.databaseSynchronize),
       EventEmitterModule.forRoot({ wildcard: true }),
       TerminusModule,
       InfrastructureModule.forRoot(config),

@@ -8,7 +8,7 @@ const PRODUCTION: Environment = {
   OTP_AUTH_SECRET: SECRET,
   OTP_DELIVERY: 'webhook',
   OTP_WEBHOOK_URL: 'https://hooks.example.com/otp',
-  OTP_WEBHOOK_SECRET: 'hook-secret',
+  OTP_WEBHOOK_SECRET: 'a-webhook-secret-of-at-least-32-characters',
 };
 
 /** The error `loadConfig(env)` throws; fails the test when it returns. */
@@ -113,10 +113,18 @@ describe('loadConfig', () => {
         OTP_AUTH_SECRET: SECRET,
         OTP_DELIVERY: 'webhook',
         OTP_WEBHOOK_URL: 'https://hooks.example.com/otp',
-        OTP_WEBHOOK_SECRET: 'a-webhook-secret-of-some-length',
+        OTP_WEBHOOK_SECRET: 'a-webhook-secret-of-at-least-32-characters',
         CORS_ORIGINS: 'http://app.example.com',
       });
       expect(production.warnings.join(' ')).toContain('plain-HTTP origins (http://app.example.com)');
+      // COOKIE_SECURE=false and table synchronisation are allowed in production, but said aloud.
+      const loose = loadConfig({ ...PRODUCTION, COOKIE_SECURE: 'false', DATABASE_URL: 'postgres://db/app' });
+      expect(loose.warnings.join(' ')).toContain('COOKIE_SECURE=false in production');
+      expect(loose.warnings.join(' ')).toContain('DATABASE_SYNCHRONIZE is on in production');
+      expect(loose.databaseSynchronize).toBe(true);
+      const migrated = loadConfig({ ...PRODUCTION, DATABASE_SYNCHRONIZE: 'false' });
+      expect(migrated.databaseSynchronize).toBe(false);
+      expect(migrated.warnings.join(' ')).not.toContain('DATABASE_SYNCHRONIZE');
       expect(loadConfig({}).cookieSameSite).toBe('strict');
     });
 
@@ -308,6 +316,29 @@ describe('loadConfig', () => {
       ['OTP_AUTH_SECRET missing in production', { ...PRODUCTION, OTP_AUTH_SECRET: undefined }, 'OTP_AUTH_SECRET'],
       ['developer mode in production', { ...PRODUCTION, OTP_DEVELOPER_MODE: 'true' }, 'OTP_DEVELOPER_MODE'],
       ['console delivery in production (explicit)', { ...PRODUCTION, OTP_DELIVERY: 'console' }, 'OTP_DELIVERY'],
+      [
+        'a short webhook secret in production',
+        { ...PRODUCTION, OTP_WEBHOOK_SECRET: 'hook-secret' },
+        'OTP_WEBHOOK_SECRET',
+      ],
+      [
+        'a plain-HTTP SMS_BASE_URL in production',
+        {
+          ...PRODUCTION,
+          OTP_DELIVERY: 'sms',
+          SMS_ACCOUNT_SID: 'AC1',
+          SMS_AUTH_TOKEN: 'sms-auth-token',
+          SMS_FROM: '+15550100',
+          SMS_BASE_URL: 'http://sms.example.com',
+        },
+        'SMS_BASE_URL must be https://',
+      ],
+      [
+        'an ftp SMS_BASE_URL',
+        { OTP_DELIVERY: 'sms', SMS_ACCOUNT_SID: 'AC1', SMS_AUTH_TOKEN: 't', SMS_FROM: '+1', SMS_BASE_URL: 'ftp://x' },
+        'SMS_BASE_URL',
+      ],
+      ['DATABASE_SYNCHRONIZE=maybe', { DATABASE_SYNCHRONIZE: 'maybe' }, 'DATABASE_SYNCHRONIZE'],
       [
         'console delivery in production (the default)',
         { NODE_ENV: 'production', OTP_AUTH_SECRET: SECRET },

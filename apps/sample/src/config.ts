@@ -61,6 +61,11 @@ export interface SampleConfig {
    * 5): past it the request fails with 503 instead of hanging while the database is unreachable.
    */
   readonly databaseTimeout: number;
+  /**
+   * Let TypeORM create and alter the tables at startup (`DATABASE_SYNCHRONIZE`, default true).
+   * Turn it off where migrations own the schema, and on all but one instance of a rollout.
+   */
+  readonly databaseSynchronize: boolean;
   readonly secret: string;
   /** True when no `OTP_AUTH_SECRET` was given and a throwaway one was generated. */
   readonly secretGenerated: boolean;
@@ -279,9 +284,13 @@ function delivery(env: Environment, production: boolean): DeliveryConfig {
     if ((from === undefined) === (messagingServiceSid === undefined)) {
       throw new Error('OTP_DELIVERY=sms needs exactly one of SMS_FROM (a phone number) and SMS_MESSAGING_SERVICE_SID.');
     }
-    if (baseUrl !== undefined && !URL.canParse(baseUrl)) {
+    if (baseUrl !== undefined && (!/^https?:\/\/[^/]/i.test(baseUrl) || !URL.canParse(baseUrl))) {
       // The value is not echoed: URLs can carry credentials or tokens.
       throw new Error('SMS_BASE_URL must be an http(s) URL, e.g. https://api.twilio.com.');
+    }
+    if (baseUrl !== undefined && production && !/^https:/i.test(baseUrl)) {
+      // The account token travels as Basic auth on every message.
+      throw new Error('SMS_BASE_URL must be https:// when NODE_ENV=production: it carries the SMS account token.');
     }
     return { kind, accountSid, authToken, from, messagingServiceSid, baseUrl };
   }
@@ -297,6 +306,12 @@ function delivery(env: Environment, production: boolean): DeliveryConfig {
   if (secret === undefined) {
     throw new Error(
       'OTP_WEBHOOK_SECRET is required when OTP_DELIVERY=webhook; share it with the receiver (e.g. `openssl rand -hex 32`).',
+    );
+  }
+  if (production && secret.length < MIN_SECRET_LENGTH) {
+    // Whoever guesses it can forge deliveries to the receiver.
+    throw new Error(
+      `OTP_WEBHOOK_SECRET must be at least ${MIN_SECRET_LENGTH} characters when NODE_ENV=production (got ${secret.length}); generate one with \`openssl rand -hex 32\`.`,
     );
   }
   return { kind, url, secret };
@@ -431,6 +446,17 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
       'COOKIE_SAME_SITE=none needs COOKIE_SECURE=true: browsers drop SameSite=None cookies without Secure.',
     );
   }
+  if (production && !cookieSecure) {
+    warnings.push(
+      'COOKIE_SECURE=false in production: the refresh cookie also travels over plain HTTP. Keep it only behind a proxy that terminates TLS for every client.',
+    );
+  }
+  const databaseSynchronize = bool(env, 'DATABASE_SYNCHRONIZE') ?? true;
+  if (production && databaseSynchronize && !(read(env, 'DATABASE_URL') ?? '').startsWith('mongodb')) {
+    warnings.push(
+      'DATABASE_SYNCHRONIZE is on in production: TypeORM alters tables to match the entities at every start (columns can be dropped), and instances starting together race. Set it to false once the schema exists, or use migrations.',
+    );
+  }
 
   const developerMode = bool(env, 'OTP_DEVELOPER_MODE');
   if (developerMode && production) {
@@ -468,6 +494,7 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     port: positiveInteger(env, 'PORT', 1, 65535) ?? 3000,
     database: database(env),
     databaseTimeout: positiveInteger(env, 'DATABASE_TIMEOUT', 1, 600) ?? 5,
+    databaseSynchronize,
     secret,
     secretGenerated,
     developerMode,

@@ -26,12 +26,13 @@ export type PhoneLookup = (email: string) => Promise<string | null>;
 function typeOrmOptions(
   database: Exclude<DatabaseConfig, { type: 'mongodb' }>,
   timeoutSeconds: number,
+  synchronize: boolean,
 ): TypeOrmModuleOptions {
   const common = {
     entities: [User, ...otpAuthEntities],
-    // Creates and alters tables to match the entities: convenient for a sample, unsafe for
-    // production data. Production should set this to false and run migrations instead.
-    synchronize: true,
+    // Creates and alters tables to match the entities (DATABASE_SYNCHRONIZE): convenient for a
+    // sample, unsafe for production data, where migrations should own the schema.
+    synchronize,
   };
   if (database.type === 'better-sqlite3') {
     // SQLite creates the file but not its directory.
@@ -112,7 +113,7 @@ function mongoProviders(): Provider[] {
 @Global()
 @Module({})
 export class PersistenceModule {
-  static forRoot(database: DatabaseConfig, timeoutSeconds: number): DynamicModule {
+  static forRoot(database: DatabaseConfig, timeoutSeconds: number, synchronize = true): DynamicModule {
     const mongo = database.type === 'mongodb';
     return {
       module: PersistenceModule,
@@ -122,7 +123,7 @@ export class PersistenceModule {
             MongooseModule.forRoot(database.url, { serverSelectionTimeoutMS: timeoutSeconds * 1000 }),
             MongooseModule.forFeature([{ name: MongoUser.name, schema: MongoUserSchema }]),
           ]
-        : [TypeOrmModule.forRoot(typeOrmOptions(database, timeoutSeconds))],
+        : [TypeOrmModule.forRoot(typeOrmOptions(database, timeoutSeconds, synchronize))],
       providers: mongo ? mongoProviders() : sqlProviders(),
       exports: [SAMPLE_STORE, SAMPLE_PHONE_LOOKUP, SAMPLE_DATABASE_PING],
     };

@@ -166,11 +166,14 @@ export {
   RecentSignInGuard,
   RequireRecentSignIn,
   RECENT_SIGN_IN_MAX_AGE,
+  DEFAULT_RECENT_SIGN_IN_MAX_AGE,
+  TOTP_ENROLLMENT_WINDOW,
   INSUFFICIENT_USER_AUTHENTICATION,
 } from './guards/recent-sign-in.guard.js';
 export type * from './store/otp-auth-store.interface.js';
 export {
   OtpStoreUnavailableException,
+  OtpServiceUnavailableException,
   STORE_UNAVAILABLE_RETRY_AFTER,
   isNetworkError,
   withStoreAvailability,

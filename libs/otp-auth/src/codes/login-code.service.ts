@@ -12,6 +12,7 @@ import { hashesEqual, SecretKeys } from '../crypto/secret-keys.js';
 import {
   OTP_SENDER,
   PermanentDeliveryError,
+  withoutCode,
   type OtpDeliveryContext,
   type OtpSender,
 } from '../delivery/otp-sender.interface.js';
@@ -35,11 +36,6 @@ interface IssuedCode {
   readonly code: string;
   readonly expiresAt: number;
   undo(): Promise<void>;
-}
-
-/** An error text with any copy of the code masked (a provider may echo the request back). */
-export function withoutCode(text: string, code: string): string {
-  return text.split(code).join('***');
 }
 
 /** Counter storage down under `'fail-closed'`: 503, never a 500. */
@@ -124,7 +120,6 @@ export class LoginCodeService {
       try {
         await this.sender.send(email, issued.code, context);
       } catch (error) {
-        await issued.undo();
         const message = withoutCode((error as Error)?.message ?? 'unknown error', issued.code);
         this.logger.error(`Code delivery failed: ${message}`);
         this.events.emit({
@@ -133,6 +128,10 @@ export class LoginCodeService {
           purpose: LOGIN,
           permanent: error instanceof PermanentDeliveryError,
           error: message,
+        });
+        // After the report: a failing undo (database down too) must not hide the delivery failure.
+        await issued.undo().catch((undoError: unknown) => {
+          this.logger.error(`Could not withdraw an undelivered code: ${(undoError as Error)?.message}`);
         });
         throw new ServiceUnavailableException('The code could not be sent. Please try again later.');
       }

@@ -3,7 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
-import { OTP_SENDER, PermanentDeliveryError, type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import {
+  OTP_SENDER,
+  PermanentDeliveryError,
+  withoutCode,
+  type OtpDeliveryContext,
+  type OtpSender,
+} from './otp-sender.interface.js';
 
 /** One message waiting to go out. */
 export interface OutboxMessage {
@@ -105,7 +111,7 @@ export class CodeOutbox implements OnApplicationShutdown {
           continue;
         }
         // A provider may echo the request: the code must not reach logs or events.
-        const reason = ((error as Error)?.message ?? 'unknown error').split(message.code).join('***');
+        const reason = withoutCode((error as Error)?.message ?? 'unknown error', message.code);
         this.logger.error(`Code delivery failed after ${attempt + 1} attempt(s): ${reason}`);
         try {
           await message.withdraw();

@@ -36,3 +36,8 @@ export interface OtpSender {
 
 /** Injection token of the active sender. */
 export const OTP_SENDER = Symbol('OTP_SENDER');
+
+/** An error text with any copy of the code masked (a provider may echo the request back). */
+export function withoutCode(text: string, code: string): string {
+  return text.split(code).join('***');
+}

@@ -131,6 +131,15 @@ describe('SmsOtpSender', () => {
     }
   });
 
+  it("keeps the recipient's number out of errors when the provider quotes it", async () => {
+    answer = (res) =>
+      res.writeHead(400).end(`{"code":21211,"message":"The 'To' number +41791234567 is not a valid phone number."}`);
+    const invalid = await failureOf(sms().send('ada@example.com', '1', context));
+    expect(invalid.message).toBe(
+      "SMS delivery failed: provider answered 400: 21211 The 'To' number [recipient] is not a valid phone number.",
+    );
+  });
+
   it('does not follow redirects, which would resend the credentials', async () => {
     answer = (res) => res.writeHead(307, { location: 'http://127.0.0.2:9/elsewhere' }).end();
     const error = await failureOf(sms().send('ada@example.com', '1', context));

@@ -123,16 +123,25 @@ export class SmsOtpSender implements OtpSender {
       throw new Error(`SMS delivery failed: ${describeNetworkError(error)}`, { cause: error });
     }
     if (response.ok) return;
-    const message = `SMS delivery failed: provider answered ${response.status}${this.scrub(providerDetail(detail))}`;
+    const message = `SMS delivery failed: provider answered ${response.status}${this.scrub(providerDetail(detail), to)}`;
     // 429 and 5xx pass; any other 4xx (bad number, unsubscribed recipient, bad credentials) and
     // a redirect (not followed, see above) will not.
     if (response.status === 429 || response.status >= 500) throw new Error(message);
     throw new PermanentDeliveryError(message);
   }
 
-  /** Removes the token from provider text, in case a proxy or mock echoes the request. */
-  private scrub(text: string): string {
-    return text.split(this.options.authToken).join('***');
+  /**
+   * Removes the token (and its Basic form) from provider text, in case a proxy or mock echoes the
+   * request, and the recipient's number, which providers quote in their errors (personal data).
+   */
+  private scrub(text: string, to: string): string {
+    const number = to.replace(/^\+/, '');
+    let scrubbed = text;
+    for (const secret of [this.options.authToken, this.authorization.slice('Basic '.length)]) {
+      scrubbed = scrubbed.split(secret).join('***');
+    }
+    // "+15550100", "15550100" and Twilio's "+1 555 0100"-free E.164 forms.
+    return scrubbed.split(`+${number}`).join('[recipient]').split(number).join('[recipient]');
   }
 }
 

@@ -14,7 +14,10 @@ export class OtpAuthGuard implements CanActivate {
     const request = httpRequest(context);
     const token = bearerToken(request);
     if (token === undefined) throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
-    request.otpAuth = { claims: this.accessTokens.verify(token) };
+    // Keep what an earlier guard of this request attached (VerifiedUserGuard's user): a
+    // controller-level VerifiedUserGuard runs before a method-level @RequireMfa() or
+    // @RequireRecentSignIn(), which start with this guard again.
+    request.otpAuth = { ...request.otpAuth, claims: this.accessTokens.verify(token) };
     return true;
   }
 }

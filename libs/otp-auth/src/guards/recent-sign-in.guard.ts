@@ -20,6 +20,12 @@ import { OtpAuthGuard } from './otp-auth.guard.js';
 /** Route metadata: the largest sign-in age (seconds) {@link RecentSignInGuard} admits. */
 export const RECENT_SIGN_IN_MAX_AGE = 'otp-auth:recent-sign-in-max-age';
 
+/** Default window of {@link RequireRecentSignIn}: 15 minutes. */
+export const DEFAULT_RECENT_SIGN_IN_MAX_AGE = 900;
+
+/** Metadata value of the module's TOTP enrolment routes: the window is `totp.enrollmentMaxAuthAge`. */
+export const TOTP_ENROLLMENT_WINDOW = 'totp-enrollment';
+
 /** The RFC 9470 error code of a session whose sign-in is too old for the route. */
 export const INSUFFICIENT_USER_AUTHENTICATION = 'insufficient_user_authentication';
 
@@ -37,7 +43,7 @@ function describeSeconds(seconds: number): string {
 /**
  * Admits requests whose session signed in at most N seconds ago (the access token's `auth_time`,
  * which refreshing keeps), so a stolen access or refresh token alone cannot perform the action.
- * N comes from {@link RequireRecentSignIn}, else `totp.enrollmentMaxAuthAge`. Otherwise 401 with
+ * N comes from {@link RequireRecentSignIn} (the TOTP enrolment routes: `totp.enrollmentMaxAuthAge`). Otherwise 401 with
  * the RFC 9470 step-up answer: `WWW-Authenticate: Bearer error="insufficient_user_authentication",
  * max_age=N`; the client signs in again (refreshing does not help). Run after `OtpAuthGuard`.
  */
@@ -49,11 +55,14 @@ export class RecentSignInGuard implements CanActivate {
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
+    const window = this.reflector.getAllAndOverride<number | typeof TOTP_ENROLLMENT_WINDOW | undefined>(
+      RECENT_SIGN_IN_MAX_AGE,
+      [context.getHandler(), context.getClass()],
+    );
     const maxAge =
-      this.reflector.getAllAndOverride<number | undefined>(RECENT_SIGN_IN_MAX_AGE, [
-        context.getHandler(),
-        context.getClass(),
-      ]) ?? this.config.totp.enrollmentMaxAuthAge;
+      window === TOTP_ENROLLMENT_WINDOW
+        ? this.config.totp.enrollmentMaxAuthAge
+        : (window ?? DEFAULT_RECENT_SIGN_IN_MAX_AGE);
     const claims = httpRequest(context).otpAuth?.claims;
     if (!claims) throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
     if (maxAge === null) return true;
@@ -77,13 +86,15 @@ export class RecentSignInGuard implements CanActivate {
 }
 
 /**
- * Requires a valid access token whose session signed in at most `maxAgeSeconds` ago (default:
- * `totp.enrollmentMaxAuthAge`): for actions a stolen token must not be able to take, such as
+ * Requires a valid access token whose session signed in at most `maxAgeSeconds` ago (default
+ * 900, whatever `totp.enrollmentMaxAuthAge` says): for actions a stolen token must not be able to take, such as
  * enrolling an authenticator (the module's TOTP routes use it), changing the email address or
  * deleting the account. A token stolen within the window still passes; the window bounds that.
  */
-export function RequireRecentSignIn(maxAgeSeconds?: number): MethodDecorator & ClassDecorator {
-  if (maxAgeSeconds !== undefined && (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 1)) {
+export function RequireRecentSignIn(
+  maxAgeSeconds: number | typeof TOTP_ENROLLMENT_WINDOW = DEFAULT_RECENT_SIGN_IN_MAX_AGE,
+): MethodDecorator & ClassDecorator {
+  if (maxAgeSeconds !== TOTP_ENROLLMENT_WINDOW && (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 1)) {
     throw new Error(`RequireRecentSignIn: maxAgeSeconds must be a positive integer (got ${String(maxAgeSeconds)}).`);
   }
   return applyDecorators(

@@ -1,27 +1,29 @@
 import { Catch, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { throwError } from 'rxjs';
-import { OtpStoreUnavailableException } from '../store/store-unavailable.js';
+import { OtpServiceUnavailableException } from '../store/store-unavailable.js';
 
 /** One warning per this many ms while the database stays unreachable, not one per request. */
 const WARNING_INTERVAL_MS = 10_000;
 
 /**
- * Answers {@link OtpStoreUnavailableException} with 503, its JSON body and `Retry-After`, on
- * Express and Fastify. Registered globally by the module (unless `storeUnavailableFilter: false`),
- * but it catches only that exception, so the app's own filters see everything else. Logs the cause (the driver's message, which
- * carries no request data) at most every 10 s.
+ * Answers {@link OtpServiceUnavailableException} (an unreachable database, counter storage down
+ * under `'fail-closed'`) with 503, its JSON body and `Retry-After`, on Express and Fastify.
+ * Registered globally by the module (unless `storeUnavailableFilter: false`), but it catches only
+ * those exceptions, so the app's own filters see everything else. Logs a cause (the driver's
+ * message, which carries no request data) at most every 10 s.
  */
-@Catch(OtpStoreUnavailableException)
-export class StoreUnavailableFilter implements ExceptionFilter<OtpStoreUnavailableException> {
+@Catch(OtpServiceUnavailableException)
+export class StoreUnavailableFilter implements ExceptionFilter<OtpServiceUnavailableException> {
   private readonly logger = new Logger('OtpAuth');
   private lastWarning = -Infinity;
 
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
-  catch(exception: OtpStoreUnavailableException, host: ArgumentsHost): unknown {
+  catch(exception: OtpServiceUnavailableException, host: ArgumentsHost): unknown {
     const now = performance.now();
-    if (now - this.lastWarning >= WARNING_INTERVAL_MS) {
+    // Counter-storage outages are reported by the rate limiter itself; they carry no cause.
+    if (exception.cause !== undefined && now - this.lastWarning >= WARNING_INTERVAL_MS) {
       this.lastWarning = now;
       const cause = exception.cause instanceof Error ? exception.cause.message : String(exception.cause);
       this.logger.warn(`Database unreachable; answering 503: ${cause}`);

@@ -96,7 +96,7 @@ export interface TotpOptions {
    * answer is 401 with `WWW-Authenticate: Bearer error="insufficient_user_authentication"`
    * (RFC 9470), so a stolen access or refresh token cannot add an attacker's authenticator to an
    * account (one stolen within the window still can; the window bounds that). `false` turns the
-   * check off. Default 900 (15 min). `RequireRecentSignIn` applies the same check to your routes.
+   * check off. Default 900 (15 min). `RequireRecentSignIn` applies the same check, with its own window, to your routes.
    */
   enrollmentMaxAuthAge?: number | false;
   /**

@@ -159,6 +159,16 @@ describe('resolveOtpAuthOptions', () => {
     }
   });
 
+  it('cookie.allowedOrigins: kept as browsers send Origin (lower-case host, no default port), paths refused', () => {
+    expect(
+      resolve({ cookie: { allowedOrigins: ['https://App.Example.com:443', 'http://localhost:5173'] } }).cookie
+        .allowedOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(errorOf(() => resolve({ cookie: { allowedOrigins: ['https://app.example.com/login'] } })).message).toContain(
+      'allowedOrigins',
+    );
+  });
+
   it('rejects an unknown refreshTokenDelivery', () => {
     expect(resolve({ refreshTokenDelivery: 'body' }).refreshTokenDelivery).toBe('body');
     expect(() => resolve({ refreshTokenDelivery: 'header' as unknown as 'body' })).toThrow(/refreshTokenDelivery/);

@@ -140,7 +140,8 @@ function resolveAllowedOrigins(origins: string[] | undefined): string[] {
       '`cookie.allowedOrigins` must be origins like "https://app.example.com" (scheme and host, no path).',
     );
   }
-  return [...origins];
+  // As browsers serialise Origin: lower-case host, default port dropped (https://App.example.com:443).
+  return origins.map((origin) => new URL(origin).origin);
 }
 
 function resolveBroadcaster(broadcaster: RevocationBroadcaster | undefined): RevocationBroadcaster | undefined {

@@ -95,18 +95,15 @@ export function normalizeIp(ip: string | undefined): string | undefined {
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
   if (mapped && isIPv4(mapped[1]!)) return mapped[1];
   const groups = ipv6Groups(ip);
-  if (
-    groups &&
-    groups[0] === 0 &&
-    groups[1] === 0 &&
-    groups[2] === 0 &&
-    groups[3] === 0 &&
-    groups[4] === 0 &&
-    groups[5] === 0xffff
-  ) {
+  if (groups && isV4Mapped(groups)) {
     return `${groups[6]! >>> 8}.${groups[6]! & 0xff}.${groups[7]! >>> 8}.${groups[7]! & 0xff}`;
   }
   return ip;
+}
+
+/** `::ffff:0:0/96`: an IPv4 address carried in IPv6 form. */
+function isV4Mapped(groups: readonly number[]): boolean {
+  return groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff;
 }
 
 /**
@@ -119,16 +116,7 @@ export function rateLimitKeyForIp(ip: string): string {
   if (isIPv4(ip)) return ip;
   const groups = ipv6Groups(ip);
   if (!groups) return ip;
-  if (
-    groups[0] === 0 &&
-    groups[1] === 0 &&
-    groups[2] === 0 &&
-    groups[3] === 0 &&
-    groups[4] === 0 &&
-    groups[5] === 0xffff
-  ) {
-    return normalizeIp(ip)!;
-  }
+  if (isV4Mapped(groups)) return normalizeIp(ip)!;
   return `${hex(groups[0]!)}:${hex(groups[1]!)}:${hex(groups[2]!)}:${hex(groups[3]!)}::/64`;
 }
 

@@ -8,7 +8,6 @@ import { resolveClientIp } from './client-ip.js';
 import {
   OtpRateLimiter,
   RATE_LIMITED_ACTION,
-  RateLimitUnavailableException,
   TooManyRequestsException,
   type RateLimitedAction,
 } from './otp-rate-limiter.js';
@@ -48,14 +47,9 @@ export class OtpRateLimitGuard implements CanActivate {
     const email = typeof body?.email === 'string' ? normalizeEmail(body.email) : undefined;
     const raw = request.raw ?? (request as unknown as IncomingMessage);
     const ip = resolveClientIp(raw, this.config.rateLimits.trustProxy);
-    let verdict;
-    try {
-      verdict = await this.limiter.check(action, { email: email || undefined, ip }, context.getHandler().name);
-    } catch (error) {
-      if (error instanceof RateLimitUnavailableException)
-        response.header('Retry-After', String(error.retryAfterSeconds));
-      throw error;
-    }
+    // Storage down under 'fail-closed' throws RateLimitUnavailableException: the module's 503
+    // filter adds Retry-After, as for every OtpServiceUnavailableException.
+    const verdict = await this.limiter.check(action, { email: email || undefined, ip }, context.getHandler().name);
     if (verdict.headers) {
       for (const [name, value] of Object.entries(verdict.headers))
         if (value !== undefined) response.header(name, value);

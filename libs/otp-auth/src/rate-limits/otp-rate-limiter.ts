@@ -18,6 +18,7 @@ import { rateLimitHeaders, retryAfterSeconds, type RateLimitHeaders } from './ra
 import type { RateLimitRule } from './rate-limit-rules.js';
 import type { RateLimitCounter, RateLimitStorage } from './rate-limit-storage.interface.js';
 import { rateLimitKeyForIp } from './client-ip.js';
+import { OtpServiceUnavailableException } from '../store/store-unavailable.js';
 
 /** What a request does, for rate limiting: send a code, or check a code / second factor. */
 export type RateLimitedAction = 'send' | 'verify';
@@ -54,17 +55,9 @@ export class TooManyRequestsException extends HttpException {
 }
 
 /** Answer when the shared counter storage is down and the policy is `'fail-closed'`. */
-export class RateLimitUnavailableException extends HttpException {
-  constructor(readonly retryAfterSeconds: number) {
-    super(
-      {
-        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-        error: 'Service Unavailable',
-        message: 'Sign-in is briefly unavailable. Please try again shortly.',
-        retry_after: retryAfterSeconds,
-      },
-      HttpStatus.SERVICE_UNAVAILABLE,
-    );
+export class RateLimitUnavailableException extends OtpServiceUnavailableException {
+  constructor(retryAfterSeconds: number) {
+    super('Sign-in is briefly unavailable. Please try again shortly.', retryAfterSeconds);
   }
 }
 
@@ -95,7 +88,9 @@ export class OtpRateLimiter implements OnModuleInit, OnApplicationShutdown {
     const { storage, onStorageError } = config.rateLimits;
     if (!storage) {
       this.storage = new InMemoryRateLimitStorage();
-    } else if (storage instanceof InMemoryRateLimitStorage) {
+    } else if (storage instanceof InMemoryRateLimitStorage || storage instanceof FallbackRateLimitStorage) {
+      // Memory cannot fail, and a fallback the app built carries its own policy and timeout:
+      // wrapping it again would let the module's policy override the app's.
       this.storage = storage;
     } else {
       this.storage = new FallbackRateLimitStorage({
@@ -117,10 +112,10 @@ export class OtpRateLimiter implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     // Also when request limits are off: stateless codes keep their markers in this storage.
-    const { storage } = this.config.rateLimits;
-    if (!storage?.init) return;
+    // The wrapper's own init: it marks the primary down and prepares its local fallback.
+    if (!this.storage.init) return;
     try {
-      await storage.init();
+      await this.storage.init();
     } catch (error) {
       this.logger.warn(
         `Rate-limit storage not reachable at startup; applying policy '${this.config.rateLimits.onStorageError}' until it is: ${(error as Error).message}`,

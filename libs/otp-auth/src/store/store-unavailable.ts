@@ -5,6 +5,30 @@ import type { OtpAuthStore } from './otp-auth-store.interface.js';
 export const STORE_UNAVAILABLE_RETRY_AFTER = 5;
 
 /**
+ * A 503 with a suggested wait: something the module depends on (database, counter storage) cannot
+ * be reached. {@link StoreUnavailableFilter} answers every subclass with `Retry-After`.
+ */
+export class OtpServiceUnavailableException extends HttpException {
+  constructor(
+    message: string,
+    /** Suggested wait, in seconds; also the `Retry-After` header. */
+    readonly retryAfterSeconds: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      {
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        error: 'Service Unavailable',
+        message,
+        retry_after: retryAfterSeconds,
+      },
+      HttpStatus.SERVICE_UNAVAILABLE,
+      options,
+    );
+  }
+}
+
+/**
  * The database behind the store cannot be reached (refused, reset, timed out). Answered as 503
  * with `Retry-After` by the module's exception filter ({@link StoreUnavailableFilter}), anywhere in
  * the app (the module's routes, and app routes behind `VerifiedUserGuard`). Nest gives an
@@ -12,20 +36,15 @@ export const STORE_UNAVAILABLE_RETRY_AFTER = 5;
  * `storeUnavailableFilter: false` the module registers none, and this `HttpException` (503) reaches
  * your own filters instead.
  */
-export class OtpStoreUnavailableException extends HttpException {
+export class OtpStoreUnavailableException extends OtpServiceUnavailableException {
   constructor(
     /** Suggested wait, in seconds; also the `Retry-After` header. */
-    readonly retryAfterSeconds: number = STORE_UNAVAILABLE_RETRY_AFTER,
+    retryAfterSeconds: number = STORE_UNAVAILABLE_RETRY_AFTER,
     options?: { cause?: unknown },
   ) {
     super(
-      {
-        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-        error: 'Service Unavailable',
-        message: 'Sign-in is briefly unavailable: the database cannot be reached. Please try again shortly.',
-        retry_after: retryAfterSeconds,
-      },
-      HttpStatus.SERVICE_UNAVAILABLE,
+      'Sign-in is briefly unavailable: the database cannot be reached. Please try again shortly.',
+      retryAfterSeconds,
       options,
     );
   }

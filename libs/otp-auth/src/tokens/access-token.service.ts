@@ -124,7 +124,10 @@ export class AccessTokenService {
     } catch {
       throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
     }
-    const claims = Object.freeze(this.assertClaims(payload));
+    const claims = this.assertClaims(payload);
+    // The cached claims are shared by every request with this token: nobody may change them.
+    Object.freeze(claims.amr);
+    Object.freeze(claims);
     if (this.verified.size >= VERIFIED_CACHE_SIZE) {
       // Oldest first: Map iteration follows insertion order.
       this.verified.delete(this.verified.keys().next().value!);

@@ -8,6 +8,7 @@ import type { RefreshTokenRecord, RevocationRecord, StoredUser } from '../store/
 import type { AccessTokenClaims } from './access-token-claims.js';
 import { AccessTokenService } from './access-token.service.js';
 import { RevocationList } from './revocation-list.js';
+import { hasSecondFactor } from './amr.js';
 
 const REVOCATION_MARGIN_MS = 60_000;
 
@@ -51,7 +52,7 @@ export class SessionService {
    */
   async issue(user: StoredUser, amr: readonly string[]): Promise<SessionTokens> {
     const { store } = this.config;
-    const oneFactor = !amr.some((m) => m === 'totp' || m === 'backup');
+    const oneFactor = !hasSecondFactor(amr);
     // No TOTP look-up before the insert: the sign-in flow has just made it (to choose between a
     // session and a challenge), and the check after the insert is the one that holds under races.
     const now = this.config.clock();
@@ -91,7 +92,7 @@ export class SessionService {
     }
     const user = await store.findUserById(session.userId);
     // A session opened without a second factor cannot outlive the user turning TOTP on.
-    const lacksSecondFactor = !session.amr.some((m) => m === 'totp' || m === 'backup');
+    const lacksSecondFactor = !hasSecondFactor(session.amr);
     if (!user || (lacksSecondFactor && (await store.findTotp(user.id))?.active)) {
       await this.revoke(session.id, now, user ? 'second_factor_missing' : 'user_gone');
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);

@@ -18,7 +18,7 @@ import {
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { AuthRequest } from '../guards/auth-request.js';
 import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
-import { RequireRecentSignIn } from '../guards/recent-sign-in.guard.js';
+import { RequireRecentSignIn, TOTP_ENROLLMENT_WINDOW } from '../guards/recent-sign-in.guard.js';
 import { TokenResponseDto } from '../http/dto.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
 import { writeTokenResponse } from '../http/token-response.js';
@@ -62,7 +62,7 @@ export class TotpRoutes {
   @Post('setup')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  @RequireRecentSignIn()
+  @RequireRecentSignIn(TOTP_ENROLLMENT_WINDOW)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Start enrolling an authenticator app (replaces a pending enrolment)' })
   @ApiOkResponse({ type: TotpSetupResponseDto })
@@ -73,7 +73,7 @@ export class TotpRoutes {
 
   @Get('qr')
   @Header('Cache-Control', 'no-store')
-  @RequireRecentSignIn()
+  @RequireRecentSignIn(TOTP_ENROLLMENT_WINDOW)
   @ApiBearerAuth()
   @ApiProduces('image/png')
   @ApiOperation({ summary: 'The pending enrolment as a QR code PNG' })
@@ -85,7 +85,7 @@ export class TotpRoutes {
   @Post('confirm')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  @RequireRecentSignIn()
+  @RequireRecentSignIn(TOTP_ENROLLMENT_WINDOW)
   @ApiBearerAuth()
   @ApiOperation({
     summary: 'Activate 2FA with a code; returns backup codes (shown once) and a new session',

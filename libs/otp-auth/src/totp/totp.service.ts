@@ -20,13 +20,7 @@ import type { BackupCodeRecord, TotpRecord } from './totp-store.interface.js';
 /** The single message of every refused second factor. */
 export const INVALID_SECOND_FACTOR_MESSAGE = 'Invalid two-factor code';
 
-/** Authentication-method values (RFC 8176 style) that count as a second factor. */
-export const SECOND_FACTOR_AMR: ReadonlySet<string> = new Set(['totp', 'backup']);
-
-/** True when the methods of a session include a second factor. */
-export function hasSecondFactor(amr: readonly string[] | undefined): boolean {
-  return amr?.some((m) => SECOND_FACTOR_AMR.has(m)) ?? false;
-}
+export { hasSecondFactor, SECOND_FACTOR_AMR } from '../tokens/amr.js';
 
 /** What the user shows as a second factor: an authenticator code or a backup code. */
 export interface SecondFactorProof {
