@@ -20,3 +20,4 @@ export {
   isUniqueViolation,
   type TypeOrmOtpAuthStoreOptions,
 } from './typeorm-otp-auth.store.js';
+export { OtpAuthMigration1733300000000, otpAuthMigrations } from './migrations.js';

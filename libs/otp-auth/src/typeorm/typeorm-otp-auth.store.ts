@@ -31,8 +31,10 @@ import {
   OtpRevocationEntity,
   OtpSessionEntity,
   OtpTotpEntity,
+  otpAuthEntities,
   type OtpBaseUser,
 } from './entities.js';
+import { otpAuthMigrations } from './migrations.js';
 
 /** Settings of {@link TypeOrmOtpAuthStore}. */
 export interface TypeOrmOtpAuthStoreOptions<TUser extends OtpBaseUser> {
@@ -190,7 +192,11 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     return isDatabaseUnavailable(error);
   }
 
-  /** Checks that the entities are registered and the user entity has what the module needs. */
+  /**
+   * Checks that the entities are registered, the user entity has what the module needs and their
+   * tables exist. Throws `OtpAuthConfigurationError` naming what is wrong; an unreachable
+   * database fails with the driver's own error.
+   */
   async init(): Promise<void> {
     if (!this.dataSource.isInitialized) await this.dataSource.initialize();
     for (const entity of [
@@ -224,7 +230,43 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
         throw new OtpAuthConfigurationError(`the user entity has no \`${property}\` column; extend \`OtpBaseUser\`.`);
       }
     }
+    await this.assertTablesExist();
     await this.warnAboutLooseEmailCollation();
+  }
+
+  /**
+   * Without this, a database nobody ran `synchronize` or the migration on fails the first query
+   * with the driver's "no such table" (RevocationList's, at startup), which says nothing about the
+   * fix. `hasTable` is one small catalog query per table; `getTables` would load every column and
+   * index of all of them (the app's user table too) to answer the same question. Errors are not
+   * caught: an outage must stay the driver's error, never become a configuration error.
+   */
+  private async assertTablesExist(): Promise<void> {
+    const own = otpAuthEntities.map((entity) => this.dataSource.getMetadata(entity).tablePath);
+    const users = this.users.metadata.tablePath;
+    const missing: string[] = [];
+    const queryRunner = this.dataSource.createQueryRunner();
+    try {
+      // One after another: one connection runs one query at a time (pg deprecates queueing).
+      for (const path of [...own, users]) if (!(await queryRunner.hasTable(path))) missing.push(path);
+    } finally {
+      await queryRunner.release();
+    }
+    if (missing.length === 0) return;
+    const usersMissing = missing.includes(users);
+    const ownMissing = missing.length > (usersMissing ? 1 : 0);
+    const migrations = otpAuthMigrations.map((migration) => new migration().name).join(', ');
+    const yours = `${users} is your user entity's table: create it in your own migration`;
+    const production = ownMissing
+      ? `In production, run the module's migration ${migrations} (from 'nestjs-otp-auth/typeorm'): ` +
+        '`migrations: [...otpAuthMigrations, ...yourMigrations]` and `migrationsRun: true` on the DataSource, ' +
+        'or `npx typeorm migration:run -d <your data source>`' +
+        (usersMissing ? `; ${yours}.` : '.')
+      : `In production, ${yours} (the module's migration creates only the module's tables).`;
+    throw new OtpAuthConfigurationError(
+      `the database has no table ${missing.join(', ')}. ` +
+        `In development, set \`synchronize: true\` on the DataSource. ${production}`,
+    );
   }
 
   /**
