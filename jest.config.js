@@ -8,6 +8,8 @@ const shared = {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
   moduleNameMapper: {
+    // The library's optional-swagger loader uses require(), which Jest cannot apply to ES modules.
+    '^\\.{1,2}/(http/)?openapi\\.js$': '<rootDir>/test/support/openapi-in-jest.ts',
     '^nestjs-otp-auth$': '<rootDir>/libs/otp-auth/src/index.ts',
     '^nestjs-otp-auth/(.*)$': '<rootDir>/libs/otp-auth/src/$1/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',

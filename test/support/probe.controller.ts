@@ -7,7 +7,6 @@ import {
   RequireRecentSignIn,
   Claims,
   CurrentUser,
-  OTP_JWT_STRATEGY,
   OtpAuthGuard,
   OtpRateLimitGuard,
   RateLimited,
@@ -15,6 +14,7 @@ import {
   VerifiedUserGuard,
   type AccessTokenClaims,
 } from 'nestjs-otp-auth';
+import { OTP_JWT_STRATEGY } from 'nestjs-otp-auth/passport';
 import type { TestUser } from './test-user.entity.js';
 
 /** The trivial first factor of the fixture app: one shared password. */

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from './openapi.js';
 import { Transform } from 'class-transformer';
 import { normalizeEmail } from '../codes/normalize-email.js';
 import {

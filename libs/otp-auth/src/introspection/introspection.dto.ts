@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '../http/openapi.js';
 import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 
 /** Body of `POST /introspect` (JSON or `application/x-www-form-urlencoded`, RFC 7662 §2.1). */

@@ -1,16 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import { OTP_JWT_STRATEGY } from '../otp-auth.constants.js';
 import type { AuthRequest } from '../guards/auth-request.js';
 import type { AccessTokenClaims } from '../tokens/access-token-claims.js';
 import { AccessTokenService } from '../tokens/access-token.service.js';
+
+/** Name of the module's Passport strategy: `AuthGuard(OTP_JWT_STRATEGY)`. */
+export const OTP_JWT_STRATEGY = 'otp-jwt';
 
 /**
  * The module's access tokens as a Passport strategy, for `AuthGuard('otp-jwt')` and for
  * combining with an app's other strategies. passport-jwt checks the signature with the same
  * pre-built key and the same options object as the module's guards, then `validate` runs the
- * same claim and revocation checks: one set of rules, two entry points.
+ * same claim and revocation checks: one set of rules, two entry points. Add it to the providers of
+ * a module that imports `OtpAuthModule` (or of any module when `isGlobal` is on).
  */
 @Injectable()
 export class OtpJwtStrategy extends PassportStrategy(Strategy, OTP_JWT_STRATEGY) {

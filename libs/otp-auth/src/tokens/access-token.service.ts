@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import type { VerifyOptions } from 'jsonwebtoken';
+// @nestjs/jwt's own type: the package pulls jsonwebtoken and its types in for us.
+import type { JwtVerifyOptions as VerifyOptions } from '@nestjs/jwt';
 import { SecretKeys } from '../crypto/secret-keys.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '../http/openapi.js';
 import { IsString, Matches, MaxLength } from 'class-validator';
 import { IsAbsentOrValid } from '../http/dto.js';
 
