@@ -253,6 +253,41 @@ describe('startup configuration', () => {
     await expect(boot({ developerMode: true }, 'production')).rejects.toThrow(/developerMode.*NODE_ENV=production/);
   });
 
+  it('refuses a misspelt option returned by a factory, naming the right one', async () => {
+    // Ignored until now: the app started with the default 3600 s access tokens.
+    await expect(boot({ accessTokenTTL: 60 } as Partial<OtpAuthModuleOptions>)).rejects.toThrow(
+      'OtpAuthModule: unknown option `accessTokenTTL`; did you mean `accessTokenTtl`?',
+    );
+    await expect(boot({ totp: { windw: 2 } } as Partial<OtpAuthModuleOptions>)).rejects.toThrow(
+      'OtpAuthModule: unknown option `totp.windw`; did you mean `totp.window`?',
+    );
+  });
+
+  it('refuses a definition-time option returned by a factory; beside the factory it applies', async () => {
+    await expect(boot({ routePrefix: 'login' } as Partial<OtpAuthModuleOptions>)).rejects.toThrow(
+      'OtpAuthModule: `routePrefix` is a definition-time option: pass it to forRootAsync({ routePrefix, useFactory }) beside the factory, not in the object the factory returns.',
+    );
+    await expect(boot({ mountRoutes: false } as Partial<OtpAuthModuleOptions>)).rejects.toThrow(
+      '`mountRoutes` is a definition-time option',
+    );
+    const ref = await Test.createTestingModule({
+      imports: [
+        OtpAuthModule.forRootAsync({
+          routePrefix: 'login',
+          useFactory: () => ({ secret: TEST_SECRET, store: store(), sendOtp: send }),
+        }),
+      ],
+    }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    await app.init();
+    try {
+      await request(app.getHttpServer()).post('/login/request-otp').send({ email: 'beside@example.com' }).expect(200);
+      await request(app.getHttpServer()).post('/auth/request-otp').send({ email: 'beside@example.com' }).expect(404);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('refuses a DataSource without the module entities', async () => {
     const bare = await createTestDatabase('sqlite', [TestUser]);
     try {

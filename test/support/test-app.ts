@@ -1,10 +1,11 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
+import type { DynamicModule, INestApplication, Provider, Type } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { OtpAuthModule, type OtpAuthModuleExtras, type OtpAuthModuleOptions } from 'nestjs-otp-auth';
+import { OtpJwtStrategy } from 'nestjs-otp-auth/passport';
 import { otpAuthEntities, TypeOrmOtpAuthStore } from 'nestjs-otp-auth/typeorm';
 import { createTestDatabase, type Backend, type TestDatabase } from './databases.js';
 import { TestUser } from './test-user.entity.js';
@@ -43,6 +44,12 @@ export interface TestAppOptions {
   failDelivery?: () => boolean;
   /** Make the sender take this long, like a real mail server. */
   deliveryDelayMs?: number;
+  /** Set the app up before `init()`, as `main.ts` does (`setGlobalPrefix`, `enableVersioning`). */
+  beforeInit?: (app: INestApplication) => void;
+  /** More of the app: controllers beside the probes, providers (e.g. an APP_GUARD), imports. */
+  controllers?: Type[];
+  providers?: Provider[];
+  imports?: (Type | DynamicModule)[];
 }
 
 export interface TestApp {
@@ -83,8 +90,11 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
         ...config.extras,
         isGlobal: true,
       }),
+      ...(config.imports ?? []),
     ],
-    controllers: [ProbeController, LimitedClassController, AccountController],
+    controllers: [ProbeController, LimitedClassController, AccountController, ...(config.controllers ?? [])],
+    // The Passport strategy is opt-in (nestjs-otp-auth/passport); ProbeController has a route behind it.
+    providers: [OtpJwtStrategy, ...(config.providers ?? [])],
   })
     // Startup logs (module init runs at compile) go to the capture too.
     .setLogger(new CapturingLogger())
@@ -95,10 +105,12 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
     app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
       logger: new CapturingLogger(),
     });
+    config.beforeInit?.(app);
     await app.init();
     await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();
   } else {
     app = moduleRef.createNestApplication({ logger: new CapturingLogger() });
+    config.beforeInit?.(app);
     await app.init();
   }
   const server = app.getHttpServer();

@@ -11,7 +11,7 @@ export {
   OTP_AUTH_OPTIONS_TYPE,
   OTP_AUTH_ASYNC_OPTIONS_TYPE,
 } from './otp-auth.module-definition.js';
-export { OTP_AUTH_CONFIG, OTP_JWT_STRATEGY } from './otp-auth.constants.js';
+export { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 export type {
   OtpAuthModuleOptions,
   OtpAuthModuleExtras,
@@ -51,9 +51,9 @@ export {
 } from './tokens/access-token-claims.js';
 export { OtpAuthGuard } from './guards/otp-auth.guard.js';
 export { VerifiedUserGuard } from './guards/verified-user.guard.js';
+export { Public, IS_PUBLIC_ROUTE } from './guards/public.decorator.js';
 export { CurrentUser, Claims, TokenClaims } from './guards/decorators.js';
 export type { OtpAuthRequestState, AuthRequest } from './guards/auth-request.js';
-export { OtpJwtStrategy } from './passport/otp-jwt.strategy.js';
 export {
   OTP_SENDER,
   type OtpSender,
@@ -93,6 +93,7 @@ export {
 } from './rate-limits/rate-limit-rules.js';
 export type * from './rate-limits/rate-limit-storage.interface.js';
 export { OTP_RATE_LIMIT_STORAGE } from './rate-limits/rate-limit-storage.interface.js';
+export { CleanupScheduler } from './maintenance/cleanup-scheduler.js';
 export {
   InMemoryRateLimitStorage,
   DEFAULT_MAX_RATE_LIMIT_KEYS,
@@ -114,7 +115,6 @@ export {
   type ClientIpRequest,
 } from './rate-limits/client-ip.js';
 export { rateLimitHeaders, type RateLimitHeaders } from './rate-limits/rate-limit-headers.js';
-export { RateLimitThrottlerStorage, type RateLimitThrottlerStorageOptions } from './rate-limits/throttler-storage.js';
 export type { RevocationBroadcaster } from './tokens/revocation-broadcaster.interface.js';
 export {
   OtpAuthEvents,

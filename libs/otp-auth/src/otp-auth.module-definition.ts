@@ -1,10 +1,12 @@
 import { ConfigurableModuleBuilder, type Provider } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, ApplicationConfig } from '@nestjs/core';
 import { SecretKeys } from './crypto/secret-keys.js';
 import { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 import { OTP_SENDER, type OtpSender } from './delivery/otp-sender.interface.js';
 import { createOtpAuthController } from './http/otp-auth.controller.js';
 import { StoreUnavailableFilter } from './http/store-unavailable.filter.js';
+import { OtpAuthGuard } from './guards/otp-auth.guard.js';
+import { RefreshCookiePathCheck, refreshCookieSettings } from './http/refresh-cookie.js';
 import { withStoreAvailability } from './store/store-unavailable.js';
 import { createTotpController } from './totp/totp.controller.js';
 import { createTokenEndpointController } from './introspection/token-endpoints.controller.js';
@@ -21,6 +23,7 @@ const EXTRAS_DEFAULTS: OtpAuthModuleExtras = {
   isGlobal: false,
   routePrefix: OTP_AUTH_DEFAULTS.routePrefix,
   mountRoutes: true,
+  globalGuard: false,
 };
 
 function senderProvider(senderClass: OtpAuthModuleExtras['sender']): Provider {
@@ -56,18 +59,43 @@ export const {
   .setFactoryMethodName('createOtpAuthOptions')
   .setExtras<OtpAuthModuleExtras>(EXTRAS_DEFAULTS, (definition, extras) => {
     const routePrefix = extras.routePrefix ?? OTP_AUTH_DEFAULTS.routePrefix;
+    const routesMounted = extras.mountRoutes !== false;
+    // forRoot registers the options as a value; forRootAsync as a factory, whose result must not
+    // hold the extras (they are read beside the factory, so there they would be ignored).
+    const source = (definition.providers ?? []).some(
+      (p) => typeof p === 'object' && 'useValue' in p && p.provide === OTP_MODULE_OPTIONS,
+    )
+      ? 'forRoot'
+      : 'factory';
+    // Nest's own, in every module; the app sets its global prefix on it after the module is built.
+    const appConfig = { token: ApplicationConfig, optional: true };
     const providers: Provider[] = [
       ...(definition.providers ?? []),
       ...(extras.extraProviders ?? []),
       {
         provide: OTP_AUTH_CONFIG,
-        inject: [OTP_MODULE_OPTIONS],
-        useFactory: async (options: OtpAuthModuleOptions): Promise<ResolvedOtpAuthOptions> => {
-          const config = resolveOtpAuthOptions(options, routePrefix);
+        inject: [OTP_MODULE_OPTIONS, appConfig],
+        useFactory: async (options: OtpAuthModuleOptions, app?: ApplicationConfig): Promise<ResolvedOtpAuthOptions> => {
+          const config = resolveOtpAuthOptions(options, routePrefix, process.env, source);
           // Startup sees the driver's own error; requests see 503 while the database is away.
           await config.store.init?.();
-          return { ...config, store: withStoreAvailability(config.store) };
+          const explicitPath = options.cookie?.path !== undefined;
+          return {
+            ...config,
+            store: withStoreAvailability(config.store),
+            cookie: refreshCookieSettings(
+              config.cookie,
+              { routePrefix: config.routePrefix, explicitPath, routesMounted },
+              app,
+            ),
+          };
         },
+      },
+      {
+        provide: RefreshCookiePathCheck,
+        inject: [OTP_MODULE_OPTIONS, OTP_AUTH_CONFIG, appConfig],
+        useFactory: (options: OtpAuthModuleOptions, config: ResolvedOtpAuthOptions, app?: ApplicationConfig) =>
+          new RefreshCookiePathCheck(config, options.cookie?.path !== undefined, routesMounted, app),
       },
       {
         provide: SecretKeys,
@@ -76,6 +104,9 @@ export const {
       },
       // Global, but it catches only OtpStoreUnavailableException (503 + Retry-After).
       ...(extras.storeUnavailableFilter === false ? [] : [{ provide: APP_FILTER, useClass: StoreUnavailableFilter }]),
+      // The module's own instance, so @UseGuards(OtpAuthGuard) and the global guard share it; routes
+      // that need no token (sign-in, refresh, logout, token endpoints) are marked @Public().
+      ...(extras.globalGuard === true ? [{ provide: APP_GUARD, useExisting: OtpAuthGuard }] : []),
       ...(extras.sender ? [extras.sender] : []),
       senderProvider(extras.sender),
     ];

@@ -6,6 +6,9 @@ import { OTP_SENDER } from './delivery/otp-sender.interface.js';
 import { OtpAuthEvents } from './events/otp-auth-event.js';
 import { OtpRateLimitGuard } from './rate-limits/otp-rate-limit.guard.js';
 import { OtpRateLimiter } from './rate-limits/otp-rate-limiter.js';
+import { OTP_RATE_LIMIT_STORAGE } from './rate-limits/rate-limit-storage.interface.js';
+import { rateLimitStorageProvider } from './rate-limits/rate-limit-storage.provider.js';
+import { CleanupScheduler } from './maintenance/cleanup-scheduler.js';
 import { OtpAuthGuard } from './guards/otp-auth.guard.js';
 import { VerifiedUserGuard } from './guards/verified-user.guard.js';
 import { MfaGuard } from './guards/require-mfa.js';
@@ -15,7 +18,6 @@ import { MfaChallengeService } from './totp/mfa-challenge.service.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 import { ConfigurableOtpAuthModule } from './otp-auth.module-definition.js';
 import { OtpAuthService } from './otp-auth.service.js';
-import { OtpJwtStrategy } from './passport/otp-jwt.strategy.js';
 import { AccessTokenService } from './tokens/access-token.service.js';
 import { RevocationList } from './tokens/revocation-list.js';
 import { SessionService } from './tokens/session.service.js';
@@ -38,6 +40,7 @@ import { SessionService } from './tokens/session.service.js';
 @Module({
   providers: [
     OtpAuthEvents,
+    rateLimitStorageProvider,
     OtpRateLimiter,
     OtpRateLimitGuard,
     RevocationList,
@@ -51,14 +54,15 @@ import { SessionService } from './tokens/session.service.js';
     VerifiedUserGuard,
     MfaGuard,
     RecentSignInGuard,
-    OtpJwtStrategy,
     TotpService,
     MfaChallengeService,
+    CleanupScheduler,
   ],
   exports: [
     OTP_AUTH_CONFIG,
     OTP_SENDER,
     OtpAuthEvents,
+    OTP_RATE_LIMIT_STORAGE,
     OtpRateLimiter,
     OtpRateLimitGuard,
     RevocationList,
@@ -73,6 +77,7 @@ import { SessionService } from './tokens/session.service.js';
     RecentSignInGuard,
     TotpService,
     MfaChallengeService,
+    CleanupScheduler,
   ],
 })
 export class OtpAuthModule extends ConfigurableOtpAuthModule {}

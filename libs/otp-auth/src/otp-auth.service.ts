@@ -92,7 +92,10 @@ export class OtpAuthService {
     return this.config.store.findUserById(userId);
   }
 
-  /** Removes expired codes, tokens, sessions and revocations; call it from a scheduled job. */
+  /**
+   * Removes expired codes, tokens, sessions and revocations. The module runs it every
+   * `cleanupInterval` seconds by itself; call it directly when that option is `false`.
+   */
   cleanup(): Promise<CleanupReport> {
     const { resendCooldown, addressFailureLimit } = this.config;
     return this.config.store.cleanup({

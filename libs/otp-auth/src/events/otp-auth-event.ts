@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import type { CleanupReport } from '../store/otp-auth-store.interface.js';
 
 /** Why a code or second factor was refused. */
 export type RefusalReason = 'no_code' | 'expired' | 'wrong' | 'attempts_exhausted' | 'already_used';
@@ -29,7 +30,11 @@ export type OtpAuthEvent =
   | { type: 'totp.replayed'; userId: string }
   | { type: 'totp.backup_codes_regenerated'; userId: string }
   | { type: 'rate_limit.exceeded'; scope: string; route: string }
-  | { type: 'rate_limit.storage_unavailable'; policy: string; error: string };
+  | { type: 'rate_limit.storage_unavailable'; policy: string; error: string }
+  /** A scheduled cleanup (`cleanupInterval`) ran: rows removed per kind, and how long it took. */
+  | ({ type: 'cleanup.completed'; durationMs: number } & CleanupReport)
+  /** A scheduled cleanup failed; the next one runs as planned. `errorClass` is e.g. `QueryFailedError`. */
+  | { type: 'cleanup.failed'; errorClass: string; error: string };
 
 /** An event with the time it happened (epoch ms, from the module's clock). */
 export type TimedOtpAuthEvent = OtpAuthEvent & { readonly at: number };

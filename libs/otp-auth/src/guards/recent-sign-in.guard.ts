@@ -9,12 +9,12 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiUnauthorizedResponse } from '../http/openapi.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
-import { httpRequest } from './auth-request.js';
+import type { AuthRequest } from './auth-request.js';
 import { OtpAuthGuard } from './otp-auth.guard.js';
 
 /** Route metadata: the largest sign-in age (seconds) {@link RecentSignInGuard} admits. */
@@ -63,25 +63,40 @@ export class RecentSignInGuard implements CanActivate {
       window === TOTP_ENROLLMENT_WINDOW
         ? this.config.totp.enrollmentMaxAuthAge
         : (window ?? DEFAULT_RECENT_SIGN_IN_MAX_AGE);
-    const claims = httpRequest(context).otpAuth?.claims;
+    const claims = this.getRequest(context)?.otpAuth?.claims;
     if (!claims) throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
     if (maxAge === null) return true;
     // Tokens without auth_time come from versions before it existed: treated as old.
     const authTime = claims.auth_time;
     // Whole seconds, as auth_time itself.
     if (authTime !== undefined && Math.floor(this.config.clock() / 1000) - authTime <= maxAge) return true;
-    context
-      .switchToHttp()
-      .getResponse<AuthResponse>()
-      .header(
-        'WWW-Authenticate',
-        `Bearer error="${INSUFFICIENT_USER_AUTHENTICATION}", error_description="A more recent sign-in is required", max_age=${maxAge}`,
-      );
+    this.getResponse(context).header(
+      'WWW-Authenticate',
+      `Bearer error="${INSUFFICIENT_USER_AUTHENTICATION}", error_description="A more recent sign-in is required", max_age=${maxAge}`,
+    );
     throw new UnauthorizedException({
       statusCode: 401,
       error: INSUFFICIENT_USER_AUTHENTICATION,
       message: `Sign in again: this needs a sign-in from the last ${describeSeconds(maxAge)}.`,
     });
+  }
+
+  /**
+   * The request the auth guard attached the claims to; override it as in that guard (GraphQL:
+   * `GqlExecutionContext.create(context).getContext().req`).
+   * @default context.switchToHttp().getRequest()
+   */
+  protected getRequest(context: ExecutionContext): AuthRequest {
+    return context.switchToHttp().getRequest<AuthRequest>();
+  }
+
+  /**
+   * The response that gets the `WWW-Authenticate` step-up header (GraphQL: the `res` of the
+   * GraphQL context, if the app puts it there).
+   * @default context.switchToHttp().getResponse()
+   */
+  protected getResponse(context: ExecutionContext): AuthResponse {
+    return context.switchToHttp().getResponse<AuthResponse>();
   }
 }
 

@@ -7,7 +7,7 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { hasSecondFactor } from '../totp/totp.service.js';
-import { httpRequest } from './auth-request.js';
+import type { AuthRequest } from './auth-request.js';
 import { OtpAuthGuard } from './otp-auth.guard.js';
 
 /** The message of a valid session that lacks the second factor a route demands. */
@@ -17,9 +17,18 @@ export const MFA_REQUIRED_MESSAGE = 'Two-factor authentication required';
 @Injectable()
 export class MfaGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
-    const claims = httpRequest(context).otpAuth?.claims;
+    const claims = this.getRequest(context)?.otpAuth?.claims;
     if (!hasSecondFactor(claims?.amr)) throw new ForbiddenException(MFA_REQUIRED_MESSAGE);
     return true;
+  }
+
+  /**
+   * The request the auth guard attached the claims to; override it as in that guard (GraphQL:
+   * `GqlExecutionContext.create(context).getContext().req`).
+   * @default context.switchToHttp().getRequest()
+   */
+  protected getRequest(context: ExecutionContext): AuthRequest {
+    return context.switchToHttp().getRequest<AuthRequest>();
   }
 }
 

@@ -21,10 +21,11 @@ import {
   ApiTags,
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+} from './openapi.js';
 import { ResendCooldownException } from '../codes/login-code.service.js';
 import { bearerToken, type AuthRequest } from '../guards/auth-request.js';
 import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
+import { Public } from '../guards/public.decorator.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import { OtpAuthService } from '../otp-auth.service.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
@@ -58,6 +59,7 @@ export class OtpAuthRoutes {
   ) {}
 
   @Post('request-otp')
+  @Public()
   @RateLimited('send')
   @UseGuards(OtpRateLimitGuard)
   @HttpCode(200)
@@ -89,6 +91,7 @@ export class OtpAuthRoutes {
   }
 
   @Post('verify-otp')
+  @Public()
   @RateLimited('verify')
   @UseGuards(OtpRateLimitGuard)
   @HttpCode(200)
@@ -108,6 +111,7 @@ export class OtpAuthRoutes {
   }
 
   @Post('refresh')
+  @Public() // the refresh token is the credential; the access token has usually expired
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Rotate the refresh token and get a new access token' })
@@ -124,6 +128,7 @@ export class OtpAuthRoutes {
   }
 
   @Post('logout')
+  @Public() // a cookie or body token alone may end the session
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'End the session (refresh token and presented access token); always 200' })

@@ -1,3 +1,5 @@
+import { Logger, RequestMethod, VERSION_NEUTRAL, VersioningType, type OnModuleInit } from '@nestjs/common';
+import type { ApplicationConfig } from '@nestjs/core';
 import { parse, serialize, type SerializeOptions } from 'cookie';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { AuthRequest } from '../guards/auth-request.js';
@@ -8,6 +10,129 @@ export interface AuthResponse {
 }
 
 type CookieConfig = ResolvedOtpAuthOptions['cookie'];
+
+/** The routes that read the refresh cookie, so the routes its `Path` must cover. */
+const COOKIE_ROUTES = ['refresh', 'logout'] as const;
+
+function trimSlashes(path: string): string {
+  return path.replace(/^\/+|\/+$/g, '');
+}
+
+/**
+ * Where the app serves the routes that read the refresh cookie (`POST <routePrefix>/refresh` and
+ * `logout`), as Nest's router builds their paths: URI version (our controllers declare none, so the
+ * app's `defaultVersion`), then the global prefix unless `exclude` matches the unprefixed path.
+ * `RouterModule` paths are not seen; give `cookie.path` explicitly with those.
+ *
+ * @param routePrefix - The module's `routePrefix`.
+ * @param app - Nest's `ApplicationConfig`; read after `setGlobalPrefix`/`enableVersioning`, which
+ *   apps call after the module is built.
+ * @returns Absolute paths, e.g. `['/api/auth/refresh', '/api/auth/logout']`.
+ */
+export function refreshCookieRoutePaths(routePrefix: string, app: ApplicationConfig | undefined): string[] {
+  const globalPrefix = trimSlashes(app?.getGlobalPrefix() ?? '');
+  const exclude = app?.getGlobalPrefixOptions().exclude ?? [];
+  const versioning = app?.getVersioning();
+  let versionPaths = [''];
+  if (versioning?.type === VersioningType.URI && versioning.defaultVersion !== undefined) {
+    const marker = versioning.prefix === false ? '' : (versioning.prefix ?? 'v');
+    const versions = Array.isArray(versioning.defaultVersion) ? versioning.defaultVersion : [versioning.defaultVersion];
+    versionPaths = versions.map((v) => (v === VERSION_NEUTRAL ? '' : `/${marker}${String(v)}`));
+  }
+  const prefix = trimSlashes(routePrefix);
+  return COOKIE_ROUTES.flatMap((route) => {
+    const path = `/${prefix ? `${prefix}/` : ''}${route}`;
+    const excluded = exclude.some(
+      (e) =>
+        (e.requestMethod === RequestMethod.ALL || e.requestMethod === RequestMethod.POST) && e.pathRegex.test(path),
+    );
+    const base = globalPrefix && !excluded ? `/${globalPrefix}` : '';
+    return versionPaths.map((version) => `${base}${version}${path}`);
+  });
+}
+
+/**
+ * Whether a browser sends a cookie with this `Path` to this request path (RFC 6265 §5.1.4): the
+ * same path, or a parent directory of it (`/api` covers `/api/auth`, not `/apiary`).
+ */
+export function cookiePathCovers(cookiePath: string, requestPath: string): boolean {
+  if (requestPath === cookiePath) return true;
+  if (!requestPath.startsWith(cookiePath)) return false;
+  return cookiePath.endsWith('/') || requestPath[cookiePath.length] === '/';
+}
+
+/** The deepest directory containing every path: the narrowest cookie `Path` that reaches them all. */
+function commonDirectory(paths: readonly string[]): string {
+  const dirs = paths.map((p) => p.split('/').filter(Boolean).slice(0, -1));
+  const first = dirs[0] ?? [];
+  let length = 0;
+  while (length < first.length && dirs.every((d) => d[length] === first[length])) length++;
+  return `/${first.slice(0, length).join('/')}`;
+}
+
+/**
+ * The refresh cookie's settings as the module uses them. Without an explicit `cookie.path`, the path
+ * follows where the auth routes are mounted: the app sets its global prefix after the module is
+ * built, so the path is worked out when a cookie is written, not when the options are resolved.
+ *
+ * @param cookie - The resolved settings (`path` is `/<routePrefix>` unless given).
+ * @param mount - `explicitPath`: `cookie.path` was given; `routesMounted`: `mountRoutes` is not false
+ *   (without our routes there is nothing to follow).
+ * @param app - Nest's `ApplicationConfig`, absent outside an application.
+ */
+export function refreshCookieSettings(
+  cookie: CookieConfig,
+  mount: { readonly routePrefix: string; readonly explicitPath: boolean; readonly routesMounted: boolean },
+  app: ApplicationConfig | undefined,
+): CookieConfig {
+  if (mount.explicitPath || !mount.routesMounted || app === undefined) return cookie;
+  const { path: _fallback, ...rest } = cookie;
+  // An own enumerable getter, so spreading or comparing the settings still sees a path.
+  return {
+    ...rest,
+    get path(): string {
+      return commonDirectory(refreshCookieRoutePaths(mount.routePrefix, app));
+    },
+  };
+}
+
+/**
+ * Warns at startup when an explicit `cookie.path` does not cover the routes that read the cookie
+ * (typically `/auth` under a global prefix): browsers would never send it and every refresh would
+ * answer 401 without a hint. Runs at module init, after the app has set its global prefix.
+ */
+export class RefreshCookiePathCheck implements OnModuleInit {
+  private readonly logger = new Logger('OtpAuth');
+
+  /**
+   * @param config - The module's resolved options.
+   * @param explicitPath - Whether `cookie.path` was given (a derived path always fits).
+   * @param routesMounted - Whether the module's routes are mounted.
+   * @param app - Nest's `ApplicationConfig`.
+   */
+  constructor(
+    private readonly config: ResolvedOtpAuthOptions,
+    private readonly explicitPath: boolean,
+    private readonly routesMounted: boolean,
+    private readonly app: ApplicationConfig | undefined,
+  ) {}
+
+  /** Logs the warning, if any. */
+  onModuleInit(): void {
+    if (!this.explicitPath || !this.routesMounted || this.config.refreshTokenDelivery === 'body') return;
+    const { path } = this.config.cookie;
+    const routes = refreshCookieRoutePaths(this.config.routePrefix, this.app);
+    const missed = routes.filter((route) => !cookiePathCovers(path, route));
+    if (missed.length === 0) return;
+    const globalPrefix = trimSlashes(this.app?.getGlobalPrefix() ?? '');
+    this.logger.warn(
+      `\`cookie.path\` is '${path}', but the refresh cookie is read at ${missed.join(' and ')}` +
+        `${globalPrefix ? ` (global prefix '${globalPrefix}')` : ''}: browsers will not send it there, so refresh ` +
+        `will answer 401 and logout will not end the session. Set \`cookie.path: '${commonDirectory(routes)}'\`, ` +
+        'or leave `cookie.path` out to have it follow the global prefix.',
+    );
+  }
+}
 
 function attributes(cookie: CookieConfig, maxAge: number): SerializeOptions {
   return {

@@ -21,8 +21,9 @@ import {
   ApiOperation,
   ApiTags,
   ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+} from '../http/openapi.js';
 import { bearerToken, type AuthRequest } from '../guards/auth-request.js';
+import { Public } from '../guards/public.decorator.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
 import { OtpValidationPipe } from '../http/body-validation.pipe.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
@@ -53,6 +54,7 @@ export class TokenEndpointRoutes {
   }
 
   @Post('introspect')
+  @Public() // the bearer token is an API key, checked here
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @ApiBearerAuth()
@@ -80,6 +82,7 @@ export class TokenEndpointRoutes {
   }
 
   @Get('verify')
+  @Public() // checks the token itself, answering a gateway with 401 + WWW-Authenticate
   @Header('Cache-Control', 'no-store')
   @ApiBearerAuth()
   @ApiOperation({

@@ -16,7 +16,12 @@ export interface RefreshCookieOptions {
   secure?: boolean;
   /** Default `strict`: the cookie is never sent on cross-site requests. */
   sameSite?: 'strict' | 'lax' | 'none';
-  /** Default `/<routePrefix>`: the cookie goes only to the auth routes. Include any global prefix. */
+  /**
+   * Default: where the auth routes are mounted, `/<global prefix>/<routePrefix>` (`/api/auth` after
+   * `app.setGlobalPrefix('api')`, `/auth` without one; a URI default version and global-prefix
+   * `exclude` are followed too), so the cookie goes only to the auth routes. A path given here is
+   * used as is; startup warns when it does not cover the `refresh` and `logout` routes.
+   */
   path?: string;
   domain?: string;
   /**
@@ -197,6 +202,17 @@ export interface OtpAuthModuleOptions {
   previousSecrets?: string[];
   /** Clock in epoch milliseconds; for tests. Default `Date.now`. */
   clock?: () => number;
+  /**
+   * Seconds between automatic runs of `OtpAuthService.cleanup()`, which deletes expired codes,
+   * refresh tokens, orphaned sessions, revocations and MFA rows (60 to 604800). Each run is reported
+   * through `onEvent` (`cleanup.completed` or `cleanup.failed`). Runs are spread out so that
+   * instances started together do not clean at once: the first comes at a random time within the
+   * first interval (not in the first 5 minutes, or half the interval when that is shorter), later
+   * ones every interval ± 10 %. Safe on several instances (only expired rows are deleted). `false`
+   * turns it off, e.g. when a scheduled job calls `cleanup()`.
+   * @default 3600
+   */
+  cleanupInterval?: number | false;
 }
 
 /**
@@ -210,6 +226,12 @@ export interface OtpAuthModuleExtras {
   routePrefix?: string;
   /** Mount the HTTP controller. Set false to call the services from your own routes. Default true. */
   mountRoutes?: boolean;
+  /**
+   * Register `OtpAuthGuard` as a global guard (`APP_GUARD`): every route of the app then needs a
+   * valid access token, except those marked `@Public()` (the module's sign-in routes are).
+   * @default false
+   */
+  globalGuard?: boolean;
   /**
    * Register {@link StoreUnavailableFilter} globally, so an unreachable database answers 503 with
    * `Retry-After` everywhere. Set false when your own global filter must see those exceptions (they

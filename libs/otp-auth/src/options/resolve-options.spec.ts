@@ -241,4 +241,149 @@ describe('resolveOtpAuthOptions', () => {
     const resolved = resolve({ getAdditionalClaims: (user) => ({ role: (user as { role: string }).role }) });
     expect(await resolved.getAdditionalClaims({ role: 'admin' })).toEqual({ role: 'admin' });
   });
+
+  describe('unknown keys', () => {
+    /** Options with keys the types do not have, as a JavaScript caller or a loose factory gives them. */
+    const loose = (extra: Record<string, unknown>) => extra as Partial<OtpAuthModuleOptions>;
+    const factory = (extra: Record<string, unknown>) =>
+      resolveOtpAuthOptions({ secret: SECRET, store, ...extra }, undefined, DEV_ENV, 'factory');
+
+    it('refuses a top-level typo, naming the option it probably meant', () => {
+      expect(errorOf(() => resolve(loose({ accessTokenTTL: 60 })))).toBeInstanceOf(OtpAuthConfigurationError);
+      expect(errorOf(() => resolve(loose({ accessTokenTTL: 60 }))).message).toBe(
+        'OtpAuthModule: unknown option `accessTokenTTL`; did you mean `accessTokenTtl`?',
+      );
+      // Misspellings (a missing letter, swapped letters) as well as other cases.
+      expect(() => resolve(loose({ accesTokenTtl: 60 }))).toThrow('did you mean `accessTokenTtl`?');
+      expect(() => resolve(loose({ refershTokenTtl: 60 }))).toThrow('did you mean `refreshTokenTtl`?');
+      expect(() => resolve(loose({ OTPLength: 8 }))).toThrow('unknown option `OTPLength`; did you mean `otpLength`?');
+      expect(() => resolve(loose({ revocationsyncinterval: 5 }))).toThrow('did you mean `revocationSyncInterval`?');
+    });
+
+    it('prefers the same letters in another case over a closer spelling', () => {
+      // `Issuer` is one edit from `issuer` either way; the case-insensitive match decides.
+      expect(() => resolve(loose({ Issuer: 'x' }))).toThrow('unknown option `Issuer`; did you mean `issuer`?');
+      expect(() => resolve(loose({ TOTP: {} }))).toThrow('did you mean `totp`?');
+    });
+
+    it('refuses a key that resembles nothing, pointing to the reference', () => {
+      const message = errorOf(() => resolve(loose({ frobnicate: true }))).message;
+      expect(message).toBe(
+        'OtpAuthModule: unknown option `frobnicate` (the options are listed under "Configuration reference" in the README).',
+      );
+    });
+
+    it('checks the keys before the values, so a misspelt required option is named as a typo', () => {
+      const error = errorOf(() =>
+        resolveOtpAuthOptions({ secrt: SECRET, store } as unknown as OtpAuthModuleOptions, undefined, DEV_ENV),
+      );
+      expect(error.message).toBe('OtpAuthModule: unknown option `secrt`; did you mean `secret`?');
+    });
+
+    it.each([
+      [{ totp: { windw: 2 } }, 'unknown option `totp.windw`; did you mean `totp.window`?'],
+      [{ totp: { Digits: 8 } }, 'unknown option `totp.Digits`; did you mean `totp.digits`?'],
+      [{ cookie: { Path: '/api/auth' } }, 'unknown option `cookie.Path`; did you mean `cookie.path`?'],
+      [{ cookie: { samesite: 'lax' } }, 'unknown option `cookie.samesite`; did you mean `cookie.sameSite`?'],
+      [{ delivery: { retrys: 2 } }, 'unknown option `delivery.retrys`; did you mean `delivery.retries`?'],
+      [{ rateLimits: { enable: false } }, 'unknown option `rateLimits.enable`; did you mean `rateLimits.enabled`?'],
+      [
+        { rateLimits: { send: { perEmial: false } } },
+        'unknown option `rateLimits.send.perEmial`; did you mean `rateLimits.send.perEmail`?',
+      ],
+      [
+        { rateLimits: { verify: { perEmailDaily: false } } },
+        // A send-only scope in the verify scopes: nothing there is close, so the message lists them.
+        'unknown option `rateLimits.verify.perEmailDaily`; `rateLimits.verify` takes `perEmail`, `perIp`, `global`.',
+      ],
+      [
+        { rateLimits: { verify: { perIp: { limt: 5, window: 60 } } } },
+        'unknown option `rateLimits.verify.perIp.limt`; did you mean `rateLimits.verify.perIp.limit`?',
+      ],
+      [
+        { tokenEndpoints: { introspectionApiKey: [] } },
+        'unknown option `tokenEndpoints.introspectionApiKey`; did you mean `tokenEndpoints.introspectionApiKeys`?',
+      ],
+      [{ stateless: { drfit: 1 } }, 'unknown option `stateless.drfit`; did you mean `stateless.drift`?'],
+      [
+        { addressFailureLimit: { max: 5, windw: 60 } },
+        'unknown option `addressFailureLimit.windw`; did you mean `addressFailureLimit.window`?',
+      ],
+    ])('refuses a nested typo in %j, with its path', (options, message) => {
+      const error = errorOf(() => resolve(loose(options)));
+      expect(error).toBeInstanceOf(OtpAuthConfigurationError);
+      expect(error.message).toBe(`OtpAuthModule: ${message}`);
+    });
+
+    it('lists what a nested object takes when nothing is close', () => {
+      expect(errorOf(() => resolve(loose({ addressFailureLimit: { maximum: 5, window: 60 } }))).message).toBe(
+        'OtpAuthModule: unknown option `addressFailureLimit.maximum`; `addressFailureLimit` takes `max`, `window`.',
+      );
+    });
+
+    it('accepts every documented key, undefined values, disabled rules and cleanupInterval', () => {
+      expect(() =>
+        resolve({
+          accessTokenTtl: undefined,
+          cookie: { name: undefined, path: undefined, allowedOrigins: [] },
+          totp: { window: 1, required: () => false },
+          delivery: { mode: 'inline' },
+          rateLimits: { enabled: true, send: { perIp: false, perEmail: { limit: 3, window: 60 } }, verify: {} },
+          tokenEndpoints: { verify: false },
+          stateless: { window: 300, drift: 1 },
+          addressFailureLimit: { max: 5, window: 60 },
+          cleanupInterval: 300,
+        }),
+      ).not.toThrow();
+      expect(() => resolve({ cleanupInterval: false })).not.toThrow();
+    });
+
+    it('looks only at own enumerable keys, so options may be class instances with methods', async () => {
+      class AppOptions {
+        readonly secret = SECRET;
+        readonly store = store;
+        getAdditionalClaims(user: object): Record<string, unknown> {
+          return { role: (user as { role: string }).role };
+        }
+      }
+      const resolved = resolveOtpAuthOptions(new AppOptions(), undefined, DEV_ENV, 'factory');
+      expect(await resolved.getAdditionalClaims({ role: 'admin' })).toEqual({ role: 'admin' });
+      // Hidden bookkeeping is not an option either.
+      const options = { secret: SECRET, store };
+      Object.defineProperty(options, 'internalState', { value: 1, enumerable: false });
+      expect(() => resolveOtpAuthOptions(options, undefined, DEV_ENV)).not.toThrow();
+      // An own field is a key like any other.
+      class WithField extends AppOptions {
+        readonly config = {};
+      }
+      expect(() => resolveOtpAuthOptions(new WithField(), undefined, DEV_ENV)).toThrow('unknown option `config`');
+    });
+
+    it.each([
+      'routePrefix',
+      'mountRoutes',
+      'isGlobal',
+      'sender',
+      'extraProviders',
+      'storeUnavailableFilter',
+      'globalGuard',
+    ])('refuses the definition-time option %s in what a factory returns', (key) => {
+      const error = errorOf(() => factory({ [key]: key === 'routePrefix' ? 'api/auth' : true }));
+      expect(error).toBeInstanceOf(OtpAuthConfigurationError);
+      expect(error.message).toBe(
+        `OtpAuthModule: \`${key}\` is a definition-time option: pass it to forRootAsync({ ${key}, useFactory }) beside the factory, not in the object the factory returns.`,
+      );
+    });
+
+    it('accepts the definition-time options in forRoot options, and undefined ones from a factory', () => {
+      // forRoot(options) is both at once: Nest's builder strips isGlobal/routePrefix/mountRoutes and
+      // leaves the others in the options object.
+      expect(() =>
+        resolve(loose({ sender: class {}, extraProviders: [], storeUnavailableFilter: false, routePrefix: 'x' })),
+      ).not.toThrow();
+      expect(() => factory({ routePrefix: undefined, sender: undefined })).not.toThrow();
+      // A typo of one is still a typo.
+      expect(() => factory({ routeprefix: 'api' })).toThrow('did you mean `routePrefix`?');
+    });
+  });
 });

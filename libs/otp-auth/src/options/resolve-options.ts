@@ -15,9 +15,12 @@ import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import type { RevocationBroadcaster } from '../tokens/revocation-broadcaster.interface.js';
 import type {
   AdditionalClaims,
+  OtpAuthModuleExtras,
   OtpAuthModuleOptions,
+  RefreshCookieOptions,
   RefreshTokenDelivery,
   DeliveryOptions,
+  StatelessCodeOptions,
   TokenEndpointOptions,
   TotpOptions,
 } from './otp-auth-options.interface.js';
@@ -82,6 +85,8 @@ export interface ResolvedOtpAuthOptions {
   readonly getAdditionalClaims: (user: object) => AdditionalClaims | Promise<AdditionalClaims>;
   readonly clock: () => number;
   readonly onEvent: ((event: TimedOtpAuthEvent) => void | Promise<void>) | undefined;
+  /** Seconds between automatic cleanups, or null when they are off. */
+  readonly cleanupInterval: number | null;
 }
 
 /** Defaults, from the original library where they are sound. */
@@ -102,9 +107,217 @@ export const OTP_AUTH_DEFAULTS = {
   audience: 'nestjs-otp-auth',
   revocationSyncInterval: 1,
   routePrefix: 'auth',
+  cleanupInterval: 3600,
 } as const;
 
 export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * The keys an options object takes: `true` for a value, a nested table for an object whose keys are
+ * checked too. Other keys are refused at startup, so a typo (`accessTokenTTL`) fails instead of
+ * silently leaving the default in place. The `satisfies` clauses make the compiler demand an entry
+ * for every option the interfaces declare.
+ */
+interface KnownOptionKeys {
+  readonly [key: string]: true | KnownOptionKeys;
+}
+
+const RATE_LIMIT_RULE_KEYS = { limit: true, window: true } as const satisfies Record<keyof RateLimitRule, true>;
+
+const RATE_LIMIT_SCOPE_KEYS = {
+  perEmail: RATE_LIMIT_RULE_KEYS,
+  perIp: RATE_LIMIT_RULE_KEYS,
+  global: RATE_LIMIT_RULE_KEYS,
+} as const satisfies Record<keyof RateLimitScopes, KnownOptionKeys>;
+
+const SEND_RATE_LIMIT_SCOPE_KEYS = {
+  ...RATE_LIMIT_SCOPE_KEYS,
+  perEmailDaily: RATE_LIMIT_RULE_KEYS,
+} as const satisfies Record<keyof SendRateLimitScopes, KnownOptionKeys>;
+
+const RATE_LIMIT_KEYS = {
+  enabled: true,
+  storage: true,
+  onStorageError: true,
+  trustProxy: true,
+  send: SEND_RATE_LIMIT_SCOPE_KEYS,
+  verify: RATE_LIMIT_SCOPE_KEYS,
+} as const satisfies Record<keyof RateLimitOptions, true | KnownOptionKeys>;
+
+const COOKIE_KEYS = {
+  name: true,
+  secure: true,
+  sameSite: true,
+  path: true,
+  domain: true,
+  allowedOrigins: true,
+} as const satisfies Record<keyof RefreshCookieOptions, true>;
+
+const TOTP_KEYS = {
+  issuer: true,
+  window: true,
+  algorithm: true,
+  digits: true,
+  period: true,
+  maxFailures: true,
+  failureWindow: true,
+  mfaTokenTtl: true,
+  mfaMaxAttempts: true,
+  backupCodeCount: true,
+  enrollmentMaxAuthAge: true,
+  required: true,
+} as const satisfies Record<keyof TotpOptions, true>;
+
+const DELIVERY_KEYS = {
+  mode: true,
+  retries: true,
+  retryDelayMs: true,
+  concurrency: true,
+  maxQueue: true,
+  shutdownGraceMs: true,
+} as const satisfies Record<keyof DeliveryOptions, true>;
+
+const TOKEN_ENDPOINT_KEYS = { introspectionApiKeys: true, verify: true } as const satisfies Record<
+  keyof TokenEndpointOptions,
+  true
+>;
+
+const STATELESS_KEYS = { window: true, drift: true } as const satisfies Record<keyof StatelessCodeOptions, true>;
+
+const ADDRESS_FAILURE_LIMIT_KEYS = { max: true, window: true } as const satisfies Record<
+  keyof NonNullable<OtpAuthModuleOptions['addressFailureLimit']>,
+  true
+>;
+
+/** Keys of {@link OtpAuthModuleOptions}, the object given to `forRoot` or returned by a factory. */
+const OPTION_KEYS = {
+  secret: true,
+  store: true,
+  sendOtp: true,
+  developerMode: true,
+  accessTokenTtl: true,
+  refreshTokenTtl: true,
+  otpLength: true,
+  codeMode: true,
+  stateless: STATELESS_KEYS,
+  otpTtl: true,
+  maxAttempts: true,
+  resendCooldown: true,
+  addressFailureLimit: ADDRESS_FAILURE_LIMIT_KEYS,
+  autoCreateUser: true,
+  refreshTokenDelivery: true,
+  cookie: COOKIE_KEYS,
+  refreshReuseGracePeriod: true,
+  issuer: true,
+  audience: true,
+  revocationSyncInterval: true,
+  revocationBroadcaster: true,
+  getAdditionalClaims: true,
+  totp: TOTP_KEYS,
+  delivery: DELIVERY_KEYS,
+  rateLimits: RATE_LIMIT_KEYS,
+  tokenEndpoints: TOKEN_ENDPOINT_KEYS,
+  onEvent: true,
+  previousSecrets: true,
+  clock: true,
+  cleanupInterval: true,
+} as const satisfies Record<keyof OtpAuthModuleOptions, true | KnownOptionKeys>;
+
+/**
+ * Keys of {@link OtpAuthModuleExtras}: read beside the factory when the module is defined, so a
+ * factory returning them would be ignored. `forRoot` options legitimately hold them (Nest's builder
+ * strips only some of them before the options reach the resolver).
+ */
+const EXTRA_KEYS = {
+  isGlobal: true,
+  routePrefix: true,
+  mountRoutes: true,
+  storeUnavailableFilter: true,
+  sender: true,
+  extraProviders: true,
+  globalGuard: true,
+} as const satisfies Record<keyof OtpAuthModuleExtras, true>;
+
+/** Optimal-string-alignment distance: edits, with a swap of neighbours (`widnow`) counting as one. */
+function editDistance(a: string, b: string): number {
+  const width = b.length + 1;
+  const d: number[] = [];
+  const at = (i: number, j: number): number => d[i * width + j] ?? 0;
+  for (let i = 0; i <= a.length; i++) {
+    for (let j = 0; j <= b.length; j++) {
+      if (i === 0 || j === 0) {
+        d[i * width + j] = i + j;
+        continue;
+      }
+      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1);
+      d[i * width + j] = best;
+    }
+  }
+  return at(a.length, b.length);
+}
+
+/** The known key an unknown one was probably meant to be: same letters in another case, else a near spelling. */
+function closestKey(key: string, candidates: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const caseVariant = candidates.find((candidate) => candidate.toLowerCase() === lower);
+  if (caseVariant !== undefined) return caseVariant;
+  // Short keys get less slack, so `max` does not suggest an unrelated three-letter key.
+  let bestDistance = lower.length <= 4 ? 1 : lower.length <= 8 ? 2 : 3;
+  let best: string | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance <= bestDistance && (best === undefined || distance < bestDistance)) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function unknownOption(path: string, key: string, candidates: readonly string[]): OtpAuthConfigurationError {
+  const name = path === '' ? key : `${path}.${key}`;
+  const match = closestKey(key, candidates);
+  if (match !== undefined) {
+    const suggested = path === '' ? match : `${path}.${match}`;
+    return new OtpAuthConfigurationError(`unknown option \`${name}\`; did you mean \`${suggested}\`?`);
+  }
+  return new OtpAuthConfigurationError(
+    path === ''
+      ? `unknown option \`${name}\` (the options are listed under "Configuration reference" in the README).`
+      : `unknown option \`${name}\`; \`${path}\` takes ${candidates.map((c) => `\`${c}\``).join(', ')}.`,
+  );
+}
+
+/** Refuses keys a nested options object does not take; only own enumerable keys count (class instances have methods). */
+function checkNestedKeys(value: unknown, table: KnownOptionKeys, path: string): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return; // the value checks report those
+  for (const key of Object.keys(value)) {
+    const known = Object.hasOwn(table, key) ? table[key] : undefined;
+    if (known === undefined) throw unknownOption(path, key, Object.keys(table));
+    if (known !== true) checkNestedKeys((value as Record<string, unknown>)[key], known, `${path}.${key}`);
+  }
+}
+
+function checkOptionKeys(options: object, source: 'forRoot' | 'factory'): void {
+  const candidates = [...Object.keys(OPTION_KEYS), ...Object.keys(EXTRA_KEYS)];
+  const values = options as Record<string, unknown>;
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(EXTRA_KEYS, key)) {
+      if (source === 'factory' && values[key] !== undefined) {
+        throw new OtpAuthConfigurationError(
+          `\`${key}\` is a definition-time option: pass it to forRootAsync({ ${key}, useFactory }) beside the factory, not in the object the factory returns.`,
+        );
+      }
+      continue;
+    }
+    const known: true | KnownOptionKeys | undefined = Object.hasOwn(OPTION_KEYS, key)
+      ? (OPTION_KEYS as KnownOptionKeys)[key]
+      : undefined;
+    if (known === undefined) throw unknownOption('', key, candidates);
+    if (known !== true) checkNestedKeys(values[key], known, key);
+  }
+}
 
 function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
   const v = value ?? fallback;
@@ -289,16 +502,25 @@ function resolveTotp(totp: TotpOptions = {}): ResolvedOtpAuthOptions['totp'] {
 
 /**
  * Validates options and fills in defaults. Every mistake fails here, at startup, with a
- * message that names the option and how to fix it.
+ * message that names the option and how to fix it; unknown keys too (with the nearest known one).
+ *
+ * @param options - The options given to `forRoot`, or returned by the `forRootAsync` factory.
+ * @param routePrefix - The definition-time `routePrefix`.
+ * @param env - Read for `NODE_ENV`.
+ * @param source - `factory` when `options` came from a `forRootAsync` factory (or options class):
+ *   definition-time options (`routePrefix`, `sender`, ...) are then refused, since they would be
+ *   ignored there. `forRoot` options may hold them.
  */
 export function resolveOtpAuthOptions(
   options: OtpAuthModuleOptions,
   routePrefix: string = OTP_AUTH_DEFAULTS.routePrefix,
   env: NodeJS.ProcessEnv = process.env,
+  source: 'forRoot' | 'factory' = 'forRoot',
 ): ResolvedOtpAuthOptions {
   if (options === null || typeof options !== 'object') {
     throw new OtpAuthConfigurationError('options are missing; pass at least `secret` and `store`.');
   }
+  checkOptionKeys(options, source);
   const developerMode = options.developerMode ?? OTP_AUTH_DEFAULTS.developerMode;
   if (developerMode && env['NODE_ENV'] === 'production') {
     throw new OtpAuthConfigurationError(
@@ -430,5 +652,9 @@ export function resolveOtpAuthOptions(
     getAdditionalClaims,
     clock: options.clock ?? Date.now,
     onEvent: options.onEvent?.bind(options),
+    cleanupInterval:
+      options.cleanupInterval === false
+        ? null
+        : integer('cleanupInterval', options.cleanupInterval, OTP_AUTH_DEFAULTS.cleanupInterval, 60, 7 * 24 * 3600),
   };
 }

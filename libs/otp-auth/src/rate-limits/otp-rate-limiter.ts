@@ -12,11 +12,14 @@ import { SecretKeys } from '../crypto/secret-keys.js';
 import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
-import { FallbackRateLimitStorage, RateLimitUnavailableError } from './fallback-rate-limit.storage.js';
-import { InMemoryRateLimitStorage } from './in-memory-rate-limit.storage.js';
+import { RateLimitUnavailableError } from './fallback-rate-limit.storage.js';
 import { rateLimitHeaders, retryAfterSeconds, type RateLimitHeaders } from './rate-limit-headers.js';
 import type { RateLimitRule } from './rate-limit-rules.js';
-import type { RateLimitCounter, RateLimitStorage } from './rate-limit-storage.interface.js';
+import {
+  OTP_RATE_LIMIT_STORAGE,
+  type RateLimitCounter,
+  type RateLimitStorage,
+} from './rate-limit-storage.interface.js';
 import { rateLimitKeyForIp } from './client-ip.js';
 import { OtpServiceUnavailableException } from '../store/store-unavailable.js';
 
@@ -77,38 +80,17 @@ export { RATE_LIMITED_ACTION };
 @Injectable()
 export class OtpRateLimiter implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('OtpAuth');
-  /** Where counters live (after the failure policy); stateless codes keep their markers here too. */
-  readonly storage: RateLimitStorage;
 
   constructor(
     @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
     private readonly keys: SecretKeys,
     private readonly events: OtpAuthEvents,
-  ) {
-    const { storage, onStorageError } = config.rateLimits;
-    if (!storage) {
-      this.storage = new InMemoryRateLimitStorage();
-    } else if (storage instanceof InMemoryRateLimitStorage || storage instanceof FallbackRateLimitStorage) {
-      // Memory cannot fail, and a fallback the app built carries its own policy and timeout:
-      // wrapping it again would let the module's policy override the app's.
-      this.storage = storage;
-    } else {
-      this.storage = new FallbackRateLimitStorage({
-        primary: storage,
-        policy: onStorageError,
-        onError: (error, info) => {
-          const message = (error as Error)?.message ?? String(error);
-          this.logger.warn(
-            `Rate-limit storage unreachable (${info.operation}); applying policy '${info.policy}'` +
-              (info.suppressed > 0 ? ` (${info.suppressed} more errors since the last report)` : '') +
-              `: ${message}`,
-          );
-          this.events.emit({ type: 'rate_limit.storage_unavailable', policy: info.policy, error: message });
-        },
-        onRecover: () => this.logger.log('Rate-limit storage reachable again.'),
-      });
-    }
-  }
+    /**
+     * Where counters live (after the failure policy): the {@link OTP_RATE_LIMIT_STORAGE} provider,
+     * which apps can inject too. Stateless codes keep their markers here as well.
+     */
+    @Inject(OTP_RATE_LIMIT_STORAGE) readonly storage: RateLimitStorage,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     // Also when request limits are off: stateless codes keep their markers in this storage.

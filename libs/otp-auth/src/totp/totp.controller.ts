@@ -15,9 +15,10 @@ import {
   UsePipes,
   type Type,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '../http/openapi.js';
 import type { AuthRequest } from '../guards/auth-request.js';
 import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
+import { Public } from '../guards/public.decorator.js';
 import { RequireRecentSignIn, TOTP_ENROLLMENT_WINDOW } from '../guards/recent-sign-in.guard.js';
 import { TokenResponseDto } from '../http/dto.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
@@ -126,6 +127,7 @@ export class TotpRoutes {
   }
 
   @Post('verify')
+  @Public() // the second sign-in step: the mfa_token is the credential
   @RateLimited('verify')
   @UseGuards(OtpRateLimitGuard)
   @HttpCode(200)
