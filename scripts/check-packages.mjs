@@ -34,6 +34,20 @@ function targets(value) {
   return [];
 }
 
+/** `@types/…` name of a package: `@scope/name` becomes `@types/scope__name`. */
+const typesPackage = (name) => `@types/${name.startsWith('@') ? name.slice(1).replace('/', '__') : name}`;
+
+/** Whether the installed package carries its own declarations. */
+function shipsTypes(name) {
+  const dir = path.join(root, 'node_modules', name);
+  if (!fs.existsSync(path.join(dir, 'package.json'))) return false;
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+  const hasTypesCondition = JSON.stringify(manifest.exports ?? {}).includes('"types"');
+  return Boolean(
+    manifest.types || manifest.typings || hasTypesCondition || fs.existsSync(path.join(dir, 'index.d.ts')),
+  );
+}
+
 for (const dir of fs.readdirSync(path.join(root, 'libs'))) {
   const pkgDir = path.join(root, 'libs', dir);
   const manifestPath = path.join(pkgDir, 'package.json');
@@ -128,6 +142,17 @@ for (const dir of fs.readdirSync(path.join(root, 'libs'))) {
       fail(
         `the main entry point loads optional peer(s) ${optionalLoaded.join(', ')}; move them behind their own entry point`,
       );
+    }
+    // A strict app (skipLibCheck off) resolves every package these declarations name: each must be
+    // declared, with its types in the package or in a declared @types package.
+    for (const name of typePackages) {
+      if (!declared.has(name) && !name.startsWith('@types/')) {
+        fail(`${subpath}'s declarations reference ${name}, which package.json does not declare`);
+      } else if (!shipsTypes(name) && !declared.has(typesPackage(name))) {
+        fail(
+          `${subpath}'s declarations reference ${name}, which has no types of its own: declare ${typesPackage(name)} too`,
+        );
+      }
     }
     if (subpath === '.' && optionalTyped.length > 0) {
       fail(

@@ -82,6 +82,10 @@ if (build.status !== 0) {
   process.exit(build.status ?? 1);
 }
 
+// The packages as npm would publish them: declared imports, shipped export targets.
+const packages = spawnSync(process.execPath, ['scripts/check-packages.mjs'], { stdio: 'inherit' });
+if (packages.status !== 0) process.exit(packages.status ?? 1);
+
 const result = spawnSync(
   process.execPath,
   [
@@ -95,4 +99,21 @@ const result = spawnSync(
 console.log(
   `[test] backends that ran: ${backends.join(', ')}${skipped.length ? `; skipped: ${skipped.map((s) => s.split(' ')[0]).join(', ')}` : ''}`,
 );
-process.exit(result.status ?? 1);
+if (result.status !== 0) process.exit(result.status ?? 1);
+
+// The packed packages in fresh apps outside the workspace (test/consumer/run.mjs). It needs the
+// npm registry and PostgreSQL; OTP_SKIP_CONSUMER=1 skips it locally, never where
+// OTP_REQUIRE_CONSUMER=1 (CI).
+const focused = process.argv.length > 2; // `npm test -- <pattern>` runs a part of the Jest suite only
+if (process.env.OTP_SKIP_CONSUMER === '1' || focused) {
+  if (process.env.OTP_REQUIRE_CONSUMER === '1') {
+    console.error('[test] the packed-package test is required (OTP_REQUIRE_CONSUMER) but was skipped');
+    process.exit(1);
+  }
+  console.log(
+    `[test] packed-package test: SKIPPED (${focused ? 'a focused Jest run' : 'OTP_SKIP_CONSUMER=1'}); run npm run test:consumer`,
+  );
+  process.exit(0);
+}
+const consumer = spawnSync(process.execPath, ['test/consumer/run.mjs'], { stdio: 'inherit' });
+process.exit(consumer.status ?? 1);

@@ -109,6 +109,22 @@ describe.each(cases)('refresh cookie under a global prefix (%s / %s)', (backend,
     await t.http().post('/api/v1/auth/refresh').set(browserCookie(cookie, '/api/v1/auth/refresh')).expect(200);
   });
 
+  it('two default URI versions widen the derived path to what covers both, with a startup warning', async () => {
+    const before = capturedLogs.length;
+    t = await start((app) => {
+      app.setGlobalPrefix('api');
+      app.enableVersioning({ type: VersioningType.URI, defaultVersion: ['1', '2'] });
+    });
+    const warnings = capturedLogs
+      .slice(before)
+      .filter((line) => line.startsWith('warn ') && line.includes('refresh cookie'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("the refresh cookie's path is '/api'");
+    expect(warnings[0]).toContain('/api/v1/auth and /api/v2/auth');
+    const cookie = await signIn(t, '/api/v1/auth', 'two-versions@example.com');
+    expect(cookie.path).toBe('/api');
+  });
+
   it('an explicit cookie.path that misses the routes is kept, with a startup warning that says what to set', async () => {
     const before = capturedLogs.length;
     t = await start((app) => app.setGlobalPrefix('api'), {

@@ -15,12 +15,27 @@ type SwaggerApi = typeof Swagger;
 const swagger: SwaggerApi | undefined = loadSwagger();
 
 function loadSwagger(): SwaggerApi | undefined {
+  const require = createRequire(import.meta.url);
   try {
-    return createRequire(import.meta.url)('@nestjs/swagger') as SwaggerApi;
+    require.resolve('@nestjs/swagger');
+  } catch {
+    return undefined; // not installed: the routes work, undocumented
+  }
+  try {
+    return require('@nestjs/swagger') as SwaggerApi;
   } catch (error) {
-    // Absent is fine; present but broken is the app's problem to see, not to hide.
-    if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return undefined;
-    throw error;
+    // Installed, but require() cannot load ES modules here: Jest's module system (ESM mode) and
+    // Node < 20.19. Documentation is lost, nothing else; say so once. Other errors are the app's
+    // broken install and must be seen.
+    const code = (error as NodeJS.ErrnoException).code;
+    const esmOnly =
+      code === 'ERR_REQUIRE_ESM' || code === 'ERR_REQUIRE_ASYNC_MODULE' || /Must use import/.test(String(error));
+    if (!esmOnly) throw error;
+    process.emitWarning(
+      "nestjs-otp-auth: @nestjs/swagger is installed but could not be loaded with require() here, so the module's routes are not documented in this process.",
+      { code: 'OTP_AUTH_SWAGGER_UNAVAILABLE' },
+    );
+    return undefined;
   }
 }
 

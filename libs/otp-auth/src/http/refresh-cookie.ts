@@ -119,9 +119,22 @@ export class RefreshCookiePathCheck implements OnModuleInit {
 
   /** Logs the warning, if any. */
   onModuleInit(): void {
-    if (!this.explicitPath || !this.routesMounted || this.config.refreshTokenDelivery === 'body') return;
+    if (!this.routesMounted || this.config.refreshTokenDelivery === 'body') return;
     const { path } = this.config.cookie;
     const routes = refreshCookieRoutePaths(this.config.routePrefix, this.app);
+    if (!this.explicitPath) {
+      // Routes in several directories (two URI versions, an exclude that splits refresh from logout)
+      // give a derived path above them all: the token would then travel to other routes of the app.
+      const directories = new Set(routes.map((route) => route.slice(0, route.lastIndexOf('/'))));
+      if (directories.size > 1) {
+        this.logger.warn(
+          `the refresh cookie's path is '${path}', because the routes that read it are served under ` +
+            `${[...directories].join(' and ')}: the refresh token is then sent to every route under '${path}'. ` +
+            'Set `cookie.path` to the one your clients use (or give the auth routes one version).',
+        );
+      }
+      return;
+    }
     const missed = routes.filter((route) => !cookiePathCovers(path, route));
     if (missed.length === 0) return;
     const globalPrefix = trimSlashes(this.app?.getGlobalPrefix() ?? '');

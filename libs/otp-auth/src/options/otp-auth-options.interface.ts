@@ -227,8 +227,10 @@ export interface OtpAuthModuleExtras {
   /** Mount the HTTP controller. Set false to call the services from your own routes. Default true. */
   mountRoutes?: boolean;
   /**
-   * Register `OtpAuthGuard` as a global guard (`APP_GUARD`): every route of the app then needs a
-   * valid access token, except those marked `@Public()` (the module's sign-in routes are).
+   * Register `OtpAuthGlobalGuard` as a global guard (`{ provide: APP_GUARD, useExisting:
+   * OtpAuthGlobalGuard }`): every route of the app then needs a valid access token, except those
+   * marked `@Public()` (the module's sign-in routes are). `@Public()` is read only by this global
+   * guard: guards listed with `@UseGuards` always enforce, even on `@Public()` routes.
    * @default false
    */
   globalGuard?: boolean;

@@ -359,6 +359,41 @@ describe('resolveOtpAuthOptions', () => {
       expect(() => resolveOtpAuthOptions(new WithField(), undefined, DEV_ENV)).toThrow('unknown option `config`');
     });
 
+    it('refuses typos among the members of an options class, and leaves its other helpers alone', () => {
+      class Typo {
+        readonly secret = SECRET;
+        readonly store = store;
+        get accesTokenTtl(): number {
+          return 60;
+        }
+        onEvnt(): void {}
+        buildStoreLater(): void {}
+      }
+      expect(() => resolveOtpAuthOptions(new Typo(), undefined, DEV_ENV, 'factory')).toThrow(
+        'unknown option `accesTokenTtl`; did you mean `accessTokenTtl`?',
+      );
+      class Helpers {
+        readonly secret = SECRET;
+        readonly store = store;
+        buildStoreLater(): void {}
+      }
+      expect(() => resolveOtpAuthOptions(new Helpers(), undefined, DEV_ENV, 'factory')).not.toThrow();
+      // An object literal's __proto__ is a prototype too.
+      const inherited = Object.assign(Object.create({ accessTokenTTL: 60 }) as object, { secret: SECRET, store });
+      expect(() => resolveOtpAuthOptions(inherited as OtpAuthModuleOptions, undefined, DEV_ENV)).toThrow(
+        'did you mean `accessTokenTtl`?',
+      );
+    });
+
+    it('refuses a nested option that is not an object (an array, a string), naming what it takes', () => {
+      expect(() => resolve(loose({ rateLimits: [] }))).toThrow('`rateLimits` must be an object with `enabled`');
+      expect(() => resolve(loose({ cookie: ['x'] }))).toThrow('`cookie` must be an object with `name`');
+      expect(() => resolve(loose({ totp: 'abc' }))).toThrow('`totp` must be an object');
+      expect(() => resolveOtpAuthOptions([] as unknown as OtpAuthModuleOptions, undefined, DEV_ENV)).toThrow(
+        'options must be an object',
+      );
+    });
+
     it.each([
       'routePrefix',
       'mountRoutes',

@@ -289,10 +289,35 @@ function unknownOption(path: string, key: string, candidates: readonly string[])
   );
 }
 
-/** Refuses keys a nested options object does not take; only own enumerable keys count (class instances have methods). */
+/**
+ * Keys of an options object that must be known: its own enumerable keys, and, when it is a class
+ * instance (or has another prototype), the prototype members whose names are close to an option
+ * (a getter `accesTokenTtl`, a method `onEvnt`): those are typos, while helper methods of an options
+ * class with other names are left alone.
+ */
+function keysToCheck(value: object, candidates: readonly string[]): string[] {
+  const keys = Object.keys(value);
+  for (let proto: unknown = Object.getPrototypeOf(value); proto !== null && proto !== Object.prototype;) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (name === 'constructor' || candidates.includes(name) || keys.includes(name)) continue;
+      if (closestKey(name, candidates) !== undefined) keys.push(name);
+    }
+    proto = Object.getPrototypeOf(proto);
+  }
+  return keys;
+}
+
+/** Refuses keys a nested options object does not take, and values that are not objects at all. */
 function checkNestedKeys(value: unknown, table: KnownOptionKeys, path: string): void {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return; // the value checks report those
-  for (const key of Object.keys(value)) {
+  if (value === undefined || value === false) return; // defaults, or a rule switched off
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new OtpAuthConfigurationError(
+      `\`${path}\` must be an object with ${Object.keys(table)
+        .map((c) => `\`${c}\``)
+        .join(', ')} (got ${Array.isArray(value) ? 'an array' : String(value)}).`,
+    );
+  }
+  for (const key of keysToCheck(value, Object.keys(table))) {
     const known = Object.hasOwn(table, key) ? table[key] : undefined;
     if (known === undefined) throw unknownOption(path, key, Object.keys(table));
     if (known !== true) checkNestedKeys((value as Record<string, unknown>)[key], known, `${path}.${key}`);
@@ -301,8 +326,11 @@ function checkNestedKeys(value: unknown, table: KnownOptionKeys, path: string): 
 
 function checkOptionKeys(options: object, source: 'forRoot' | 'factory'): void {
   const candidates = [...Object.keys(OPTION_KEYS), ...Object.keys(EXTRA_KEYS)];
+  if (Array.isArray(options)) {
+    throw new OtpAuthConfigurationError('options must be an object such as `{ secret, store }`, not an array.');
+  }
   const values = options as Record<string, unknown>;
-  for (const key of Object.keys(options)) {
+  for (const key of keysToCheck(options, candidates)) {
     if (Object.hasOwn(EXTRA_KEYS, key)) {
       if (source === 'factory' && values[key] !== undefined) {
         throw new OtpAuthConfigurationError(
