@@ -239,6 +239,9 @@ describe('loadConfig', () => {
       expect(config.production).toBe(true);
       expect(config.secret).toBe(SECRET);
       expect(config.delivery.kind).toBe('webhook');
+      // A receiver on this host (a sidecar) may be plain HTTP: nothing crosses a network.
+      expect(loadConfig({ ...PRODUCTION, OTP_WEBHOOK_URL: 'http://127.0.0.1:9000/otp' }).production).toBe(true);
+      expect(loadConfig({ ...PRODUCTION, NODE_ENV: 'Production' }).production).toBe(true);
     });
   });
 
@@ -315,6 +318,16 @@ describe('loadConfig', () => {
       ['a short OTP_AUTH_SECRET', { OTP_AUTH_SECRET: 'short' }, 'OTP_AUTH_SECRET'],
       ['OTP_AUTH_SECRET missing in production', { ...PRODUCTION, OTP_AUTH_SECRET: undefined }, 'OTP_AUTH_SECRET'],
       ['developer mode in production', { ...PRODUCTION, OTP_DEVELOPER_MODE: 'true' }, 'OTP_DEVELOPER_MODE'],
+      [
+        'developer mode with NODE_ENV=Production (any case)',
+        { ...PRODUCTION, NODE_ENV: ' Production', OTP_DEVELOPER_MODE: 'true' },
+        'OTP_DEVELOPER_MODE',
+      ],
+      [
+        'a plain-HTTP webhook to another host in production',
+        { ...PRODUCTION, OTP_WEBHOOK_URL: 'http://hooks.example.com/otp' },
+        'OTP_WEBHOOK_URL must be https://',
+      ],
       ['console delivery in production (explicit)', { ...PRODUCTION, OTP_DELIVERY: 'console' }, 'OTP_DELIVERY'],
       [
         'a short webhook secret in production',

@@ -303,6 +303,12 @@ function delivery(env: Environment, production: boolean): DeliveryConfig {
     // The value is not echoed: webhook URLs often carry a token.
     throw new Error('OTP_WEBHOOK_URL must be an http:// or https:// URL, e.g. https://hooks.example.com/otp.');
   }
+  if (production && !/^https:/i.test(url) && !isLoopbackUrl(url)) {
+    // The code travels in the body: a plain-HTTP hop across a network exposes it.
+    throw new Error(
+      'OTP_WEBHOOK_URL must be https:// when NODE_ENV=production (plain http:// only to a receiver on this host: localhost, 127.0.0.1 or [::1]).',
+    );
+  }
   if (secret === undefined) {
     throw new Error(
       'OTP_WEBHOOK_SECRET is required when OTP_DELIVERY=webhook; share it with the receiver (e.g. `openssl rand -hex 32`).',
@@ -315,6 +321,12 @@ function delivery(env: Environment, production: boolean): DeliveryConfig {
     );
   }
   return { kind, url, secret };
+}
+
+/** Whether a URL points at this host (a sidecar), where plain HTTP crosses no network. */
+function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** `RATE_LIMIT_*`: `<limit>/<window seconds>` (e.g. `5/600`), or `off`. */
@@ -436,7 +448,8 @@ function totpIssuer(env: Environment): string | undefined {
  * @throws Error whose message names the offending variable and the values it accepts.
  */
 export function loadConfig(env: Environment = process.env): SampleConfig {
-  const production = read(env, 'NODE_ENV') === 'production';
+  // `Production` or ` production ` are production too: a guard that a capital letter turns off is no guard.
+  const production = read(env, 'NODE_ENV')?.trim().toLowerCase() === 'production';
   const warnings: string[] = [];
 
   const cookieSecure = bool(env, 'COOKIE_SECURE') ?? true;

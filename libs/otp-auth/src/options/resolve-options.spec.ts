@@ -60,6 +60,9 @@ describe('resolveOtpAuthOptions', () => {
     expect(() => resolve({ developerMode: true }, undefined, { NODE_ENV: 'production' })).toThrow(/developerMode/);
     // Production without developer mode is fine.
     expect(resolve({}, undefined, { NODE_ENV: 'production' }).developerMode).toBe(false);
+    // Any case and surrounding blanks: a capital letter must not switch the guard off.
+    expect(() => resolve({ developerMode: true }, undefined, { NODE_ENV: 'Production' })).toThrow(/developerMode/);
+    expect(() => resolve({ developerMode: true }, undefined, { NODE_ENV: ' PRODUCTION ' })).toThrow(/developerMode/);
   });
 
   it('fills in the documented defaults', () => {

@@ -550,7 +550,8 @@ export function resolveOtpAuthOptions(
   }
   checkOptionKeys(options, source);
   const developerMode = options.developerMode ?? OTP_AUTH_DEFAULTS.developerMode;
-  if (developerMode && env['NODE_ENV'] === 'production') {
+  // Matched loosely: `Production` must not let developer mode through.
+  if (developerMode && env['NODE_ENV']?.trim().toLowerCase() === 'production') {
     throw new OtpAuthConfigurationError(
       '`developerMode` is on while NODE_ENV=production. Developer mode makes every code 000000; turn it off.',
     );
