@@ -1,7 +1,11 @@
-import { Controller, Get, Injectable, type ExecutionContext, type Provider } from '@nestjs/common';
+import { Controller, Get, HttpCode, Injectable, Post, UseGuards, type ExecutionContext } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import {
+  CurrentUser,
+  isMfaChallenge,
+  OtpAuthGlobalGuard,
   OtpAuthGuard,
+  OtpAuthService,
   Public,
   TokenClaims,
   VerifiedUserGuard,
@@ -11,6 +15,7 @@ import {
 } from 'nestjs-otp-auth';
 import { enabledBackends } from './support/databases.js';
 import { createTestApp, refreshCookie, signIn, type Platform, type TestApp } from './support/test-app.js';
+import type { TestUser } from './support/test-user.entity.js';
 import { codeAt, enroll, firstFactor } from './support/totp-helpers.js';
 
 const API_KEY = 'introspection-key-0123456789abcdef0123';
@@ -43,17 +48,69 @@ class LandingRoutes {
   }
 }
 
+/** The trap of the review: a public controller whose listed guards must still enforce. */
+@Controller('shop')
+@Public()
+class ShopRoutes {
+  @Get('catalog')
+  catalog(): { ok: true } {
+    return { ok: true };
+  }
+
+  @Post('order')
+  @HttpCode(200)
+  @UseGuards(VerifiedUserGuard)
+  order(@CurrentUser() user: TestUser): { email: string } {
+    return { email: user.email };
+  }
+
+  @Get('cart')
+  @UseGuards(OtpAuthGuard)
+  cart(@TokenClaims() claims: AccessTokenClaims): { sub: string } {
+    return { sub: claims.sub };
+  }
+
+  /** Marked on the method too: the listed guard still enforces. */
+  @Get('account')
+  @Public()
+  @UseGuards(VerifiedUserGuard)
+  account(@CurrentUser() user: TestUser): { email: string } {
+    return { email: user.email };
+  }
+}
+
 /** A subclass registered as the global guard (`useClass`), counting its getRequest calls. */
 @Injectable()
-class CountingOtpAuthGuard extends OtpAuthGuard {
+class CountingOtpAuthGlobalGuard extends OtpAuthGlobalGuard {
   static calls = 0;
   protected override getRequest(context: ExecutionContext): AuthRequest {
-    CountingOtpAuthGuard.calls += 1;
+    CountingOtpAuthGlobalGuard.calls += 1;
     return super.getRequest(context);
   }
 }
 
 const bearer = (res: { body: { access_token?: unknown } }) => `Bearer ${String(res.body.access_token)}`;
+
+/** Guards listed on a `@Public()` controller or route enforce, whatever the global guard. */
+async function expectListedGuardsEnforce(t: TestApp, email: string): Promise<void> {
+  await t.http().get('/shop/catalog').expect(200, { ok: true });
+  await t.http().post('/shop/order').expect(401);
+  await t.http().post('/shop/order').set('authorization', 'Bearer not-a-token').expect(401);
+  await t.http().get('/shop/cart').expect(401);
+  await t.http().get('/shop/cart').set('authorization', 'Bearer not-a-token').expect(401);
+  await t.http().get('/shop/account').expect(401);
+
+  const signedIn = await signIn(t, email);
+  await t.http().post('/shop/order').set('authorization', bearer(signedIn)).expect(200, { email });
+  await t.http().get('/shop/account').set('authorization', bearer(signedIn)).expect(200, { email });
+  const cart = await t.http().get('/shop/cart').set('authorization', bearer(signedIn)).expect(200);
+  expect(cart.body).toEqual({ sub: expect.any(String) });
+
+  // VerifiedUserGuard loads the user on a public route: a deleted one is refused.
+  await t.dataSource.query(`DELETE FROM users WHERE email = '${email}'`);
+  await t.http().post('/shop/order').set('authorization', bearer(signedIn)).expect(401);
+  await t.http().get('/shop/account').set('authorization', bearer(signedIn)).expect(401);
+}
 
 describe.each(cases)('globalGuard: true on %s / %s', (backend, platform) => {
   let t: TestApp;
@@ -63,11 +120,15 @@ describe.each(cases)('globalGuard: true on %s / %s', (backend, platform) => {
       platform,
       options: { tokenEndpoints: { introspectionApiKeys: [API_KEY] } },
       extras: { globalGuard: true } satisfies OtpAuthModuleExtras,
-      controllers: [AppRoutes, LandingRoutes],
+      controllers: [AppRoutes, LandingRoutes, ShopRoutes],
     });
   });
   afterEach(async () => {
     await t.close();
+  });
+
+  it('registers the module-provided OtpAuthGlobalGuard', () => {
+    expect(t.app.get(OtpAuthGlobalGuard)).toBeInstanceOf(OtpAuthGlobalGuard);
   });
 
   it('guards every app route: 401 without a token or with a bad one, 200 with one', async () => {
@@ -88,10 +149,15 @@ describe.each(cases)('globalGuard: true on %s / %s', (backend, platform) => {
     await t.http().get('/app/public').expect(200, { ok: true });
     await t.http().get('/app/public').set('authorization', 'Bearer not-a-token').expect(200);
     await t.http().get('/landing').expect(200, { ok: true });
+    await t.http().get('/landing').set('authorization', 'Bearer not-a-token').expect(200);
     const signedIn = await signIn(t, 'stale@example.com');
     t.clock.advance(3601); // the access token has expired
     await t.http().get('/app/public').set('authorization', bearer(signedIn)).expect(200);
     await t.http().get('/app/private').set('authorization', bearer(signedIn)).expect(401);
+  });
+
+  it('on a @Public() controller or route, guards listed with @UseGuards still enforce', async () => {
+    await expectListedGuardsEnforce(t, 'shopper@example.com');
   });
 
   it('keeps the whole sign-in working: request-otp, verify-otp, refresh, logout, logout-all', async () => {
@@ -167,63 +233,67 @@ describe.each(cases)('globalGuard: true on %s / %s', (backend, platform) => {
 });
 
 describe.each(cases)('a global guard without the option on %s / %s', (backend, platform) => {
-  const ways: [string, Provider, () => void][] = [
-    ['APP_GUARD useExisting OtpAuthGuard', { provide: APP_GUARD, useExisting: OtpAuthGuard }, () => undefined],
-    ['APP_GUARD useClass OtpAuthGuard', { provide: APP_GUARD, useClass: OtpAuthGuard }, () => undefined],
-    [
-      'APP_GUARD useExisting VerifiedUserGuard',
-      { provide: APP_GUARD, useExisting: VerifiedUserGuard },
-      () => undefined,
-    ],
+  it.each([
+    ['APP_GUARD useExisting OtpAuthGlobalGuard', { provide: APP_GUARD, useExisting: OtpAuthGlobalGuard }, false],
     [
       'APP_GUARD useClass with a subclass overriding getRequest',
-      { provide: APP_GUARD, useClass: CountingOtpAuthGuard },
-      () => expect(CountingOtpAuthGuard.calls).toBeGreaterThan(0),
+      { provide: APP_GUARD, useClass: CountingOtpAuthGlobalGuard },
+      true,
     ],
-  ];
-
-  it.each(ways)('%s: closes app routes, honours @Public(), keeps sign-in open', async (_name, provider, check) => {
-    CountingOtpAuthGuard.calls = 0;
+  ] as const)('%s: closes app routes, honours @Public(), keeps sign-in open', async (_name, provider, counted) => {
+    CountingOtpAuthGlobalGuard.calls = 0;
     const t = await createTestApp({
       backend,
       platform,
-      controllers: [AppRoutes, LandingRoutes],
+      controllers: [AppRoutes, LandingRoutes, ShopRoutes],
       providers: [provider],
     });
     try {
       await t.http().get('/app/private').expect(401);
       await t.http().get('/app/public').expect(200);
+      await t.http().get('/app/public').set('authorization', 'Bearer not-a-token').expect(200);
       await t.http().get('/landing').expect(200);
       const signedIn = await signIn(t, 'alt@example.com');
       await t.http().get('/app/private').set('authorization', bearer(signedIn)).expect(200);
       const cookie = refreshCookie(signedIn)!;
       await t.http().post('/auth/refresh').set('cookie', `otp_refresh=${cookie}`).expect(200);
-      check();
+      await expectListedGuardsEnforce(t, 'alt-shopper@example.com');
+      if (counted) expect(CountingOtpAuthGlobalGuard.calls).toBeGreaterThan(0);
     } finally {
       await t.close();
     }
   });
 
-  it('VerifiedUserGuard as the global guard: public routes need no user lookup, others refuse a deleted user', async () => {
+  it('plain OtpAuthGuard as APP_GUARD ignores @Public(): it refuses every route without a token (use OtpAuthGlobalGuard)', async () => {
     const t = await createTestApp({
       backend,
       platform,
-      controllers: [AppRoutes],
-      providers: [{ provide: APP_GUARD, useExisting: VerifiedUserGuard }],
+      controllers: [AppRoutes, LandingRoutes],
+      providers: [{ provide: APP_GUARD, useExisting: OtpAuthGuard }],
     });
     try {
-      const signedIn = await signIn(t, 'gone@example.com');
-      await t.http().get('/app/private').set('authorization', bearer(signedIn)).expect(200);
-      await t.dataSource.query(`DELETE FROM users WHERE email = 'gone@example.com'`);
-      await t.http().get('/app/private').set('authorization', bearer(signedIn)).expect(401);
-      await t.http().get('/app/public').set('authorization', bearer(signedIn)).expect(200);
-      t.clock.advance(61);
-      await t
-        .http()
-        .post('/auth/request-otp')
-        .set('authorization', bearer(signedIn))
-        .send({ email: 'gone@example.com' })
-        .expect(200);
+      await t.http().get('/app/public').expect(401);
+      await t.http().get('/landing').expect(401);
+      await t.http().post('/auth/request-otp').send({ email: 'plain@example.com' }).expect(401);
+      // A session opened through the service still passes.
+      const auth = t.app.get(OtpAuthService);
+      await auth.requestOtp('plain@example.com');
+      const session = await auth.verifyOtp('plain@example.com', t.lastCode('plain@example.com'));
+      if (isMfaChallenge(session)) throw new Error('unexpected MFA challenge');
+      const authorization = `Bearer ${session.accessToken}`;
+      await t.http().get('/app/public').set('authorization', authorization).expect(200);
+      await t.http().get('/app/private').set('authorization', authorization).expect(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe.each(cases)('no global guard on %s / %s', (backend, platform) => {
+  it('on a @Public() controller or route, guards listed with @UseGuards still enforce', async () => {
+    const t = await createTestApp({ backend, platform, controllers: [ShopRoutes] });
+    try {
+      await expectListedGuardsEnforce(t, 'plain-shopper@example.com');
     } finally {
       await t.close();
     }

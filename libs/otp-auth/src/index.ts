@@ -50,6 +50,7 @@ export {
   type TokenType,
 } from './tokens/access-token-claims.js';
 export { OtpAuthGuard } from './guards/otp-auth.guard.js';
+export { OtpAuthGlobalGuard } from './guards/otp-auth-global.guard.js';
 export { VerifiedUserGuard } from './guards/verified-user.guard.js';
 export { Public, IS_PUBLIC_ROUTE } from './guards/public.decorator.js';
 export { CurrentUser, Claims, TokenClaims } from './guards/decorators.js';

@@ -5,7 +5,7 @@ import { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 import { OTP_SENDER, type OtpSender } from './delivery/otp-sender.interface.js';
 import { createOtpAuthController } from './http/otp-auth.controller.js';
 import { StoreUnavailableFilter } from './http/store-unavailable.filter.js';
-import { OtpAuthGuard } from './guards/otp-auth.guard.js';
+import { OtpAuthGlobalGuard } from './guards/otp-auth-global.guard.js';
 import { RefreshCookiePathCheck, refreshCookieSettings } from './http/refresh-cookie.js';
 import { withStoreAvailability } from './store/store-unavailable.js';
 import { createTotpController } from './totp/totp.controller.js';
@@ -104,9 +104,9 @@ export const {
       },
       // Global, but it catches only OtpStoreUnavailableException (503 + Retry-After).
       ...(extras.storeUnavailableFilter === false ? [] : [{ provide: APP_FILTER, useClass: StoreUnavailableFilter }]),
-      // The module's own instance, so @UseGuards(OtpAuthGuard) and the global guard share it; routes
-      // that need no token (sign-in, refresh, logout, token endpoints) are marked @Public().
-      ...(extras.globalGuard === true ? [{ provide: APP_GUARD, useExisting: OtpAuthGuard }] : []),
+      // The module's own instance (also injectable by the app). Only this guard reads @Public(), which
+      // marks the routes that need no token (sign-in, refresh, logout, token endpoints).
+      ...(extras.globalGuard === true ? [{ provide: APP_GUARD, useExisting: OtpAuthGlobalGuard }] : []),
       ...(extras.sender ? [extras.sender] : []),
       senderProvider(extras.sender),
     ];

@@ -10,6 +10,7 @@ import { OTP_RATE_LIMIT_STORAGE } from './rate-limits/rate-limit-storage.interfa
 import { rateLimitStorageProvider } from './rate-limits/rate-limit-storage.provider.js';
 import { CleanupScheduler } from './maintenance/cleanup-scheduler.js';
 import { OtpAuthGuard } from './guards/otp-auth.guard.js';
+import { OtpAuthGlobalGuard } from './guards/otp-auth-global.guard.js';
 import { VerifiedUserGuard } from './guards/verified-user.guard.js';
 import { MfaGuard } from './guards/require-mfa.js';
 import { RecentSignInGuard } from './guards/recent-sign-in.guard.js';
@@ -51,6 +52,7 @@ import { SessionService } from './tokens/session.service.js';
     CodeOutbox,
     OtpAuthService,
     OtpAuthGuard,
+    OtpAuthGlobalGuard,
     VerifiedUserGuard,
     MfaGuard,
     RecentSignInGuard,
@@ -72,6 +74,7 @@ import { SessionService } from './tokens/session.service.js';
     CodeOutbox,
     OtpAuthService,
     OtpAuthGuard,
+    OtpAuthGlobalGuard,
     VerifiedUserGuard,
     MfaGuard,
     RecentSignInGuard,

@@ -44,7 +44,7 @@ export function warnIfNoHttpRequest(request: AuthRequest | undefined, context: E
   warnedNoHttpRequest = true;
   new Logger('OtpAuth').warn(
     `${guard} found no HTTP request in a '${context.getType()}' context, so it refused the call (401). ` +
-      `Subclass ${guard} and override getRequest(context) (GraphQL: GqlExecutionContext.create(context).getContext().req), ` +
-      'or mark handlers that need no token with @Public().',
+      `Subclass ${guard} and override getRequest(context) (GraphQL: GqlExecutionContext.create(context).getContext().req); ` +
+      'under the global guard (OtpAuthGlobalGuard), handlers that need no token can be marked @Public().',
   );
 }

@@ -5,21 +5,21 @@ import type { Reflector } from '@nestjs/core';
 export const IS_PUBLIC_ROUTE = 'otp-auth:public';
 
 /**
- * Opts a route (or every route of a controller) out of `OtpAuthGuard` and `VerifiedUserGuard`,
- * for apps that run one of them as a global guard (`globalGuard: true`, or
- * `{ provide: APP_GUARD, useExisting: OtpAuthGuard }`): requests without a valid access token pass.
- * A valid token's claims are still attached when one is presented.
+ * Opts a route (or every route of a controller) out of the global guard, `OtpAuthGlobalGuard`
+ * (`globalGuard: true`, or `{ provide: APP_GUARD, useExisting: OtpAuthGlobalGuard }`): requests
+ * without a valid access token pass it. A valid token's claims are still attached when one is
+ * presented.
  *
- * It applies to those guards wherever they are listed, also in `@UseGuards` on the same route or
- * controller: in a `@Public()` controller, leave the decorator off the class and put it on the
- * methods that are public.
+ * `@Public()` is read only by the global guard. Guards listed with `@UseGuards`
+ * (`OtpAuthGuard`, `VerifiedUserGuard`, `@RequireMfa()`, ...) always enforce, even on `@Public()`
+ * routes and in `@Public()` controllers.
  */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC_ROUTE, true);
 
 /**
  * Whether the route handling `context` is marked {@link Public} (method first, then class). The
- * guards ask only when they would otherwise refuse or query the database, so a request with a
- * valid token through `OtpAuthGuard` never pays for the lookup.
+ * global guard asks only when it would otherwise refuse, so a request with a valid token never
+ * pays for the lookup.
  */
 export function isPublicRoute(reflector: Reflector, context: ExecutionContext): boolean {
   return (
