@@ -6,9 +6,19 @@ import type { CleanupReport } from '../store/otp-auth-store.interface.js';
 /** Why a code or second factor was refused. */
 export type RefusalReason = 'no_code' | 'expired' | 'wrong' | 'attempts_exhausted' | 'already_used';
 
-/** Why a session ended before its time. */
+/**
+ * Why a session ended: `max_age` and `idle_timeout` are refreshes refused by `sessionMaxAge` and
+ * `sessionIdleTimeout`; the others end it before its time.
+ */
 export type SessionRevocationReason =
-  'logout' | 'logout_all' | 'refresh_reuse' | 'second_factor_enabled' | 'second_factor_missing' | 'user_gone';
+  | 'logout'
+  | 'logout_all'
+  | 'refresh_reuse'
+  | 'second_factor_enabled'
+  | 'second_factor_missing'
+  | 'user_gone'
+  | 'max_age'
+  | 'idle_timeout';
 
 /**
  * Security events the module emits, for audit logs and alerting. They never carry a code, a

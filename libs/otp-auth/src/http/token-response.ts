@@ -9,8 +9,9 @@ export function writeTokenResponse(
   tokens: SessionTokens,
   response: AuthResponse,
 ): TokenResponseDto {
-  const { refreshTokenDelivery, refreshTokenTtl, cookie } = config;
-  if (refreshTokenDelivery !== 'body') setRefreshCookie(response, cookie, tokens.refreshToken, refreshTokenTtl);
+  const { refreshTokenDelivery, cookie } = config;
+  // The token's own remaining lifetime: capped by sessionMaxAge near the end of a session.
+  if (refreshTokenDelivery !== 'body') setRefreshCookie(response, cookie, tokens.refreshToken, tokens.refreshExpiresIn);
   const body: TokenResponseDto = {
     access_token: tokens.accessToken,
     token_type: 'bearer',

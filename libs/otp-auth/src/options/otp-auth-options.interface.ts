@@ -129,8 +129,25 @@ export interface OtpAuthModuleOptions {
   developerMode?: boolean;
   /** Access-token lifetime. Default 3600 (1 h). */
   accessTokenTtl?: number;
-  /** Refresh-token lifetime (each rotation starts a new one). Default 604800 (7 days). */
+  /** Refresh-token lifetime (each rotation starts a new one, up to `sessionMaxAge`). Default 604800 (7 days). */
   refreshTokenTtl?: number;
+  /**
+   * Absolute session lifetime in seconds (60 to 1 year), counted from sign-in (`auth_time`),
+   * however often the session is refreshed. Refresh tokens and the refresh cookie never outlive
+   * it; a refresh after it answers 401 and revokes the session (`session.revoked`, reason
+   * `max_age`). When given, it must be at least `refreshTokenTtl`; the default caps a longer
+   * `refreshTokenTtl`.
+   * @default 2592000
+   */
+  sessionMaxAge?: number;
+  /**
+   * Idle timeout in seconds (60 to 1 year): a refresh more than this after the session's last
+   * sign-in or refresh answers 401 and revokes the session (`session.revoked`, reason
+   * `idle_timeout`). Only useful below `refreshTokenTtl`, which already ends idle sessions
+   * (without an event). `false` turns it off.
+   * @default false
+   */
+  sessionIdleTimeout?: number | false;
   /** Digits per code, 4–10 (4–9 in stateless mode). Default 6. */
   otpLength?: number;
   /**

@@ -162,6 +162,35 @@ describe('resolveOtpAuthOptions', () => {
     }
   });
 
+  it('sessionMaxAge: 30 days by default (capping a longer refreshTokenTtl); an explicit one is at least refreshTokenTtl', () => {
+    expect(resolve().sessionMaxAge).toBe(2_592_000);
+    expect(resolve({ sessionMaxAge: 300, refreshTokenTtl: 60 }).sessionMaxAge).toBe(300);
+    // The default does not reject an existing longer refreshTokenTtl: tokens are capped at 30 days.
+    expect(resolve({ refreshTokenTtl: 90 * 24 * 3600 }).sessionMaxAge).toBe(2_592_000);
+    expect(errorOf(() => resolve({ sessionMaxAge: 3600 })).message).toBe(
+      'OtpAuthModule: `sessionMaxAge` (3600) is shorter than `refreshTokenTtl` (604800); raise it or lower `refreshTokenTtl`.',
+    );
+    for (const bad of [59, 1.5, 366 * 24 * 3600 + 1]) {
+      expect(errorOf(() => resolve({ sessionMaxAge: bad, refreshTokenTtl: 60 })).message).toBe(
+        `OtpAuthModule: \`sessionMaxAge\` must be an integer from 60 to 31622400 (got ${bad}).`,
+      );
+    }
+  });
+
+  it('sessionIdleTimeout: off by default and with false, else 60 s to a year', () => {
+    expect(resolve().sessionIdleTimeout).toBeNull();
+    expect(resolve({ sessionIdleTimeout: false }).sessionIdleTimeout).toBeNull();
+    expect(resolve({ sessionIdleTimeout: 900 }).sessionIdleTimeout).toBe(900);
+    for (const bad of [0, 59, 1.5]) {
+      expect(errorOf(() => resolve({ sessionIdleTimeout: bad })).message).toBe(
+        `OtpAuthModule: \`sessionIdleTimeout\` must be an integer from 60 to 31622400 (got ${bad}).`,
+      );
+    }
+    expect(
+      errorOf(() => resolve({ sessionIdelTimeout: 60 } as unknown as Partial<OtpAuthModuleOptions>)).message,
+    ).toContain('did you mean `sessionIdleTimeout`?');
+  });
+
   it('cookie.allowedOrigins: kept as browsers send Origin (lower-case host, no default port), paths refused', () => {
     expect(
       resolve({ cookie: { allowedOrigins: ['https://App.Example.com:443', 'http://localhost:5173'] } }).cookie

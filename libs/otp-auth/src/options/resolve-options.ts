@@ -40,6 +40,10 @@ export interface ResolvedOtpAuthOptions {
   readonly developerMode: boolean;
   readonly accessTokenTtl: number;
   readonly refreshTokenTtl: number;
+  /** Absolute session lifetime in seconds. */
+  readonly sessionMaxAge: number;
+  /** Idle timeout in seconds, or null when off. */
+  readonly sessionIdleTimeout: number | null;
   readonly otpLength: number;
   readonly codeMode: 'stored' | 'stateless';
   readonly stateless: { readonly window: number; readonly drift: number };
@@ -93,6 +97,8 @@ export interface ResolvedOtpAuthOptions {
 export const OTP_AUTH_DEFAULTS = {
   accessTokenTtl: 3600,
   refreshTokenTtl: 7 * 24 * 3600,
+  sessionMaxAge: 30 * 24 * 3600,
+  sessionIdleTimeout: false,
   otpLength: 6,
   otpTtl: 600,
   maxAttempts: 5,
@@ -197,6 +203,8 @@ const OPTION_KEYS = {
   developerMode: true,
   accessTokenTtl: true,
   refreshTokenTtl: true,
+  sessionMaxAge: true,
+  sessionIdleTimeout: true,
   otpLength: true,
   codeMode: true,
   stateless: STATELESS_KEYS,
@@ -372,6 +380,17 @@ function nonEmpty(name: string, value: string | undefined, fallback: string): st
 }
 
 const YEAR = 366 * 24 * 3600;
+
+/** An explicit max age below `refreshTokenTtl` is a mistake; the default just caps the tokens. */
+function resolveSessionMaxAge(value: number | undefined, refreshTokenTtl: number): number {
+  const maxAge = integer('sessionMaxAge', value, OTP_AUTH_DEFAULTS.sessionMaxAge, 60, YEAR);
+  if (value !== undefined && maxAge < refreshTokenTtl) {
+    throw new OtpAuthConfigurationError(
+      `\`sessionMaxAge\` (${maxAge}) is shorter than \`refreshTokenTtl\` (${refreshTokenTtl}); raise it or lower \`refreshTokenTtl\`.`,
+    );
+  }
+  return maxAge;
+}
 
 function resolveAllowedOrigins(origins: string[] | undefined): string[] {
   if (origins === undefined) return [];
@@ -612,6 +631,13 @@ export function resolveOtpAuthOptions(
     throw new OtpAuthConfigurationError(`\`codeMode\` must be 'stored' or 'stateless' (got ${String(codeMode)}).`);
   }
   const getAdditionalClaims = options.getAdditionalClaims?.bind(options) ?? (() => ({}));
+  const refreshTokenTtl = integer(
+    'refreshTokenTtl',
+    options.refreshTokenTtl,
+    OTP_AUTH_DEFAULTS.refreshTokenTtl,
+    60,
+    YEAR,
+  );
   return {
     secret,
     store,
@@ -623,7 +649,12 @@ export function resolveOtpAuthOptions(
       10,
       7 * 24 * 3600,
     ),
-    refreshTokenTtl: integer('refreshTokenTtl', options.refreshTokenTtl, OTP_AUTH_DEFAULTS.refreshTokenTtl, 60, YEAR),
+    refreshTokenTtl,
+    sessionMaxAge: resolveSessionMaxAge(options.sessionMaxAge, refreshTokenTtl),
+    sessionIdleTimeout:
+      options.sessionIdleTimeout === false || options.sessionIdleTimeout === undefined
+        ? null
+        : integer('sessionIdleTimeout', options.sessionIdleTimeout, 0, 60, YEAR),
     otpLength: integer(
       'otpLength',
       options.otpLength,

@@ -298,6 +298,20 @@ export function describeStoreConformance(name: string, createHarness: () => Prom
           total: 0,
         });
       });
+
+      it('returns the times of a token and of its session exactly (sessionMaxAge and sessionIdleTimeout rely on them)', async () => {
+        const sid = '00000000-0000-4000-8000-000000000004';
+        const signedIn = now - 123_457; // odd milliseconds, distinct from the tokens' times
+        const far = now + 40 * 24 * HOUR; // outlives the cleanup above, whatever the order
+        await store.createSession(session(sid, signedIn), { ...token('t4', sid, far), createdAt: signedIn });
+        expect(await store.insertSuccessor({ ...token('t4-next', sid, far - 1, 't4'), createdAt: now + 1 })).toBe(true);
+        const first = await store.findRefreshToken('t4');
+        const next = await store.findRefreshToken('t4-next');
+        expect(first?.session.createdAt).toBe(signedIn);
+        expect(first?.token).toMatchObject({ createdAt: signedIn, expiresAt: far });
+        expect(next?.session.createdAt).toBe(signedIn);
+        expect(next?.token).toMatchObject({ createdAt: now + 1, expiresAt: far - 1, parentHash: 't4' });
+      });
     });
 
     describe('TOTP state', () => {

@@ -25,6 +25,11 @@ export interface SessionTokens {
   readonly expiresIn: number;
   /** Opaque, 256 random bits; stored only as a keyed hash. */
   readonly refreshToken: string;
+  /**
+   * Seconds until the refresh token expires: `refreshTokenTtl`, less near the end of
+   * `sessionMaxAge`. The refresh cookie's `Max-Age`.
+   */
+  readonly refreshExpiresIn: number;
   readonly sessionId: string;
   readonly userId: string;
   readonly claims: AccessTokenClaims;
@@ -35,6 +40,8 @@ export interface SessionTokens {
  * token is derived from it (HMAC), so the database's unique key on the successor's hash makes
  * the rotation happen exactly once, and a repeat inside the grace period gets the same
  * successor. A rotated token presented later means the family leaked: it is revoked whole.
+ * A session ends `sessionMaxAge` after sign-in however often it is refreshed, and, with
+ * `sessionIdleTimeout`, when no refresh came for that long.
  */
 @Injectable()
 export class SessionService {
@@ -58,9 +65,10 @@ export class SessionService {
     const now = this.config.clock();
     const sessionId = randomUUID();
     const refreshToken = newRefreshToken();
+    const first = this.refreshRecord(refreshToken, sessionId, user.id, null, now, now);
     await store.createSession(
       { id: sessionId, userId: user.id, amr: [...amr], createdAt: now, revokedAt: null },
-      this.refreshRecord(refreshToken, sessionId, user.id, null, now),
+      first,
     );
     // A user with TOTP on gets no one-factor session, whoever called: confirm() lists sessions
     // after activating, so either it saw this one, or this check sees the activation.
@@ -69,7 +77,7 @@ export class SessionService {
       throw new UnauthorizedException(SECOND_FACTOR_REQUIRED_MESSAGE);
     }
     this.events.emit({ type: 'session.created', userId: user.id, sessionId, amr: [...amr] });
-    return this.tokensFor(user, sessionId, amr, now, refreshToken);
+    return this.tokensFor(user, sessionId, amr, now, refreshToken, first.expiresAt - now);
   }
 
   /** Rotates a refresh token: a new access token and the token's one successor. */
@@ -78,17 +86,33 @@ export class SessionService {
     const now = this.config.clock();
     const tokenHash = this.keys.hashRefreshToken(refreshToken);
     const found = await store.findRefreshToken(tokenHash);
-    if (!found || found.token.expiresAt <= now || found.session.revokedAt !== null) {
+    if (!found || found.session.revokedAt !== null) throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
+    const { session } = found;
+    // Before the expiry check: tokens are capped at the session's end, and it should be recorded.
+    // Before the insert: a grace repeat past the end is refused as well.
+    if (now >= this.sessionEnd(session.createdAt)) {
+      await this.revoke(session.id, now, 'max_age');
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
     }
-    const { session } = found;
+    if (found.token.expiresAt <= now) throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
     const successor = this.keys.successorOf(refreshToken);
-    const successorRecord = this.refreshRecord(successor, session.id, session.userId, tokenHash, now);
-    const won = await store.insertSuccessor(successorRecord);
-    if (!won && !(await this.isGraceRepeat(successor, now))) {
-      this.events.emit({ type: 'refresh.reuse_detected', userId: session.userId, sessionId: session.id });
-      await this.revoke(session.id, now, 'refresh_reuse');
+    const successorHash = this.keys.hashRefreshToken(successor);
+    const idle = this.config.sessionIdleTimeout;
+    // The token's issue time is the session's last sign-in or rotation, unless the token was
+    // rotated already: then the grace and reuse checks below decide.
+    if (idle !== null && now - found.token.createdAt > idle * 1000 && !(await store.findRefreshToken(successorHash))) {
+      await this.revoke(session.id, now, 'idle_timeout');
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
+    }
+    let successorRecord = this.refreshRecord(successor, session.id, session.userId, tokenHash, now, session.createdAt);
+    if (!(await store.insertSuccessor(successorRecord))) {
+      const repeated = await this.graceRepeat(successor, now);
+      if (!repeated) {
+        this.events.emit({ type: 'refresh.reuse_detected', userId: session.userId, sessionId: session.id });
+        await this.revoke(session.id, now, 'refresh_reuse');
+        throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
+      }
+      successorRecord = repeated;
     }
     const user = await store.findUserById(session.userId);
     // A session opened without a second factor cannot outlive the user turning TOTP on.
@@ -97,7 +121,8 @@ export class SessionService {
       await this.revoke(session.id, now, user ? 'second_factor_missing' : 'user_gone');
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
     }
-    return this.tokensFor(user, session.id, session.amr, session.createdAt, successor);
+    const lifetime = successorRecord.expiresAt - now;
+    return this.tokensFor(user, session.id, session.amr, session.createdAt, successor, lifetime);
   }
 
   /** Revokes the session a refresh token belongs to (whatever its rotation state). */
@@ -130,17 +155,23 @@ export class SessionService {
     return ids.length;
   }
 
+  /** When a session opened at `createdAt` (epoch ms) ends, however often it is refreshed. */
+  private sessionEnd(createdAt: number): number {
+    return createdAt + this.config.sessionMaxAge * 1000;
+  }
+
   /**
    * A repeat inside the grace period is honoured only while the successor is still the live
-   * end of the chain; otherwise the chain has moved on and the repeat is reuse.
+   * end of the chain; otherwise the chain has moved on and the repeat is reuse. Returns the
+   * stored successor when honoured.
    */
-  private async isGraceRepeat(successor: string, now: number): Promise<boolean> {
+  private async graceRepeat(successor: string, now: number): Promise<RefreshTokenRecord | null> {
     const { store } = this.config;
     const successorRow = await store.findRefreshToken(this.keys.hashRefreshToken(successor));
-    if (!successorRow || successorRow.session.revokedAt !== null) return false;
-    if (now - successorRow.token.createdAt >= this.config.refreshReuseGracePeriod * 1000) return false;
+    if (!successorRow || successorRow.session.revokedAt !== null) return null;
+    if (now - successorRow.token.createdAt >= this.config.refreshReuseGracePeriod * 1000) return null;
     const grandchild = await store.findRefreshToken(this.keys.hashRefreshToken(this.keys.successorOf(successor)));
-    return grandchild === null;
+    return grandchild === null ? successorRow.token : null;
   }
 
   private async revoke(sessionId: string, now: number, reason: SessionRevocationReason): Promise<void> {
@@ -162,6 +193,7 @@ export class SessionService {
     amr: readonly string[],
     authTime: number,
     refreshToken: string,
+    refreshLifetimeMs: number,
   ): Promise<SessionTokens> {
     const custom = await this.config.getAdditionalClaims(user.entity);
     const access = this.accessTokens.sign(user.id, sessionId, amr, authTime, custom ?? {});
@@ -169,6 +201,8 @@ export class SessionService {
       accessToken: access.token,
       expiresIn: access.expiresIn,
       refreshToken,
+      // Rounded down: the cookie must not outlive the token.
+      refreshExpiresIn: Math.max(0, Math.floor(refreshLifetimeMs / 1000)),
       sessionId,
       userId: user.id,
       claims: access.claims,
@@ -181,6 +215,7 @@ export class SessionService {
     userId: string,
     parentHash: string | null,
     now: number,
+    sessionCreatedAt: number,
   ): RefreshTokenRecord {
     return {
       tokenHash: this.keys.hashRefreshToken(token),
@@ -188,7 +223,7 @@ export class SessionService {
       userId,
       parentHash,
       createdAt: now,
-      expiresAt: now + this.config.refreshTokenTtl * 1000,
+      expiresAt: Math.min(now + this.config.refreshTokenTtl * 1000, this.sessionEnd(sessionCreatedAt)),
     };
   }
 }
