@@ -34,15 +34,18 @@ type Credentials = 'omit' | 'same-origin' | 'include';
 /** The few DOM pieces the page scripts use (this test program is typed without the DOM lib). */
 interface PageElement {
   name: string;
+  value: string;
+  type: string;
   method: string;
   action: string;
   target: string;
+  append(node: PageElement): void;
   submit(): void;
 }
 declare const document: {
   cookie: string;
   body: { append(node: PageElement): void };
-  createElement(tag: 'iframe' | 'form'): PageElement;
+  createElement(tag: 'iframe' | 'form' | 'input'): PageElement;
 };
 
 /** A request that reached the app through one of the test's servers, as the browser sent it. */
@@ -172,6 +175,27 @@ async function submitForm(page: Page, action: string): Promise<void> {
   }, action);
 }
 
+/** A form POST that navigates the page itself (top level), with these fields: what a login CSRF page does. */
+async function navigateWithForm(page: Page, action: string, fields: Record<string, string>): Promise<void> {
+  await page.evaluate(
+    ({ action, fields }) => {
+      const form = document.createElement('form');
+      form.method = 'POST';
+      form.action = action;
+      for (const [name, value] of Object.entries(fields)) {
+        const input = document.createElement('input');
+        input.type = 'hidden';
+        input.name = name;
+        input.value = value;
+        form.append(input);
+      }
+      document.body.append(form);
+      form.submit();
+    },
+    { action, fields },
+  );
+}
+
 /** Waits until `seen` holds `count` requests for `path` from `origin` (form posts finish asynchronously). */
 async function seenFrom(site: Site, path: string, origin: string, count = 1): Promise<Seen[]> {
   for (let i = 0; i < 100; i += 1) {
@@ -299,20 +323,35 @@ async function seenFrom(site: Site, path: string, origin: string, count = 1): Pr
 
       const [logout] = await seenFrom(site, '/auth/logout', evilOrigin);
       const refreshes = await seenFrom(site, '/auth/refresh', evilOrigin, 2); // the form and the fetch
-      // Chromium withheld the Strict cookie from every one of them: refresh has nothing to spend
-      // (401), logout has no session to end (200, a no-op, and its clearing Set-Cookie is not
-      // applied to a cross-site request).
+      // Chromium withheld the Strict cookie from every one of them, and the app refused each as
+      // cross-site (403) before reading anything: nothing rotated, nothing cleared.
       for (const attempt of [logout!, ...refreshes]) {
-        expect(attempt).toMatchObject({ fetchSite: 'cross-site', hadCookie: false });
+        expect(attempt).toMatchObject({ fetchSite: 'cross-site', hadCookie: false, status: 403 });
       }
-      expect(refreshes.map((r) => r.status)).toEqual(refreshes.map(() => 401));
-      expect(logout!.status).toBe(200);
       expect((await page.context().cookies()).map((c) => c.value)).toEqual([before]);
       // The victim's session is intact.
       const refreshed = await pageFetch(page, `${site.url}/auth/refresh`);
       expect(refreshed.status).toBe(200);
       recordSecret((await page.context().cookies())[0]?.value);
       expect((await pageFetch(page, `${site.url}/auth/logout`, { bearer: access })).status).toBe(200);
+    });
+
+    it("another site's top-level form post of its own address and code to verify-otp (login CSRF) signs nobody in", async () => {
+      const email = 'attacker@example.com';
+      await sample.http().post('/auth/request-otp').send({ email }).expect(200);
+      const code = sample.lastCode(email);
+      // The victim's browser, on the attacker's page; the form navigates the whole tab.
+      const evil = await newPage(`${attacker.url}/`);
+      const answer = evil.waitForResponse((r) => r.url() === `${site.url}/auth/verify-otp`, { timeout: 10_000 });
+      await navigateWithForm(evil, `${site.url}/auth/verify-otp`, { email, code });
+      expect((await answer).status()).toBe(403);
+      const [attempt] = await seenFrom(site, '/auth/verify-otp', attacker.url);
+      expect(attempt).toMatchObject({ fetchSite: 'cross-site', status: 403 });
+      // A top-level navigation may store a Strict cookie; none was set, so the browser has none.
+      expect(await evil.context().cookies()).toEqual([]);
+      // The code was not consumed: its owner can still use it.
+      const own = await sample.http().post('/auth/verify-otp').send({ email, code }).expect(200);
+      recordSecret(own.body.access_token);
     });
   });
 

@@ -181,3 +181,13 @@ export {
 } from './store/store-unavailable.js';
 export { StoreUnavailableFilter } from './http/store-unavailable.filter.js';
 export { OtpValidationPipe, MAX_BODY_DEPTH, nestedDeeperThan } from './http/body-validation.pipe.js';
+export {
+  RefreshCookieOriginGuard,
+  JsonBodyGuard,
+  SetsRefreshCookie,
+  AcceptsBodyTypes,
+  SETS_REFRESH_COOKIE,
+  ACCEPTED_BODY_TYPES,
+  CROSS_SITE_MESSAGE,
+  mediaTypeOf,
+} from './http/request-guards.js';

@@ -1,7 +1,6 @@
 import {
   Body,
   Controller,
-  ForbiddenException,
   Header,
   HttpCode,
   Inject,
@@ -39,7 +38,8 @@ import {
   TokenResponseDto,
   VerifyOtpDto,
 } from './dto.js';
-import { clearRefreshCookie, isCrossSite, refreshTokenFromCookie, type AuthResponse } from './refresh-cookie.js';
+import { clearRefreshCookie, refreshTokenFromCookie, type AuthResponse } from './refresh-cookie.js';
+import { JsonBodyGuard, RefreshCookieOriginGuard, SetsRefreshCookie } from './request-guards.js';
 import { writeTokenResponse } from './token-response.js';
 import { OtpValidationPipe } from './body-validation.pipe.js';
 import { isMfaChallenge } from '../totp/mfa-challenge.service.js';
@@ -48,8 +48,13 @@ import { RateLimited } from '../rate-limits/otp-rate-limiter.js';
 
 const REQUEST_OTP_MESSAGE = 'If the address can sign in, a code is on its way.';
 
-/** The auth routes; mounted under the configured prefix by {@link createOtpAuthController}. */
+/**
+ * The auth routes; mounted under the configured prefix by {@link createOtpAuthController}. JSON
+ * bodies only (415 otherwise); routes that set or clear the refresh cookie refuse cross-site
+ * requests (403).
+ */
 @ApiTags('auth')
+@UseGuards(RefreshCookieOriginGuard, JsonBodyGuard)
 @UsePipes(new OtpValidationPipe({ whitelist: true, transform: true, stopAtFirstError: false }))
 export class OtpAuthRoutes {
   constructor(
@@ -92,6 +97,7 @@ export class OtpAuthRoutes {
 
   @Post('verify-otp')
   @Public()
+  @SetsRefreshCookie()
   @RateLimited('verify')
   @UseGuards(OtpRateLimitGuard)
   @HttpCode(200)
@@ -112,6 +118,7 @@ export class OtpAuthRoutes {
 
   @Post('refresh')
   @Public() // the refresh token is the credential; the access token has usually expired
+  @SetsRefreshCookie()
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Rotate the refresh token and get a new access token' })
@@ -129,21 +136,25 @@ export class OtpAuthRoutes {
 
   @Post('logout')
   @Public() // a cookie or body token alone may end the session
+  @SetsRefreshCookie()
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  @ApiOperation({ summary: 'End the session (refresh token and presented access token); always 200' })
+  @ApiOperation({ summary: 'End the session (refresh token and presented access token); 200 unless cross-site' })
   async logout(
     @Req() request: AuthRequest,
     @Body() body: RefreshTokenBodyDto,
     @Res({ passthrough: true }) response: AuthResponse,
   ): Promise<{ message: string }> {
     const access = this.accessTokens.tryVerify(bearerToken(request));
-    await this.auth.logout(this.presentedRefreshToken(request, body), access);
-    if (this.config.refreshTokenDelivery !== 'body') clearRefreshCookie(response, this.config.cookie);
+    const fromCookie = this.cookieToken(request);
+    await this.auth.logout(fromCookie ?? this.bodyToken(body), access);
+    // Only a cookie that was presented (and, past the guard, same-site) is cleared.
+    if (fromCookie !== undefined) clearRefreshCookie(response, this.config.cookie);
     return { message: 'Logged out' };
   }
 
   @Post('logout-all')
+  @SetsRefreshCookie()
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @UseGuards(OtpAuthGuard)
@@ -156,24 +167,24 @@ export class OtpAuthRoutes {
     // OtpAuthGuard has run, so the claims are there.
     const claims = request.otpAuth!.claims;
     const revoked = await this.auth.logoutAll(claims.sub);
-    if (this.config.refreshTokenDelivery !== 'body') clearRefreshCookie(response, this.config.cookie);
+    if (this.cookieToken(request) !== undefined) clearRefreshCookie(response, this.config.cookie);
     return { message: 'Logged out everywhere', revoked_sessions: revoked };
   }
 
   /** Cookie first (when cookies are in use), then body (when bodies are). */
   private presentedRefreshToken(request: AuthRequest, body: RefreshTokenBodyDto | undefined): string | undefined {
-    const mode = this.config.refreshTokenDelivery;
-    if (mode !== 'body') {
-      const fromCookie = refreshTokenFromCookie(request, this.config.cookie);
-      if (fromCookie) {
-        // The cookie is ambient authority: another site must not be able to spend it (CSRF).
-        if (isCrossSite(request, this.config.cookie.allowedOrigins)) {
-          throw new ForbiddenException('Cross-site requests cannot use the session cookie.');
-        }
-        return fromCookie;
-      }
-    }
-    return mode !== 'cookie' ? body?.refresh_token || undefined : undefined;
+    return this.cookieToken(request) ?? this.bodyToken(body);
+  }
+
+  /** The refresh cookie, when cookies are in use. Cross-site requests never get here (RefreshCookieOriginGuard). */
+  private cookieToken(request: AuthRequest): string | undefined {
+    return this.config.refreshTokenDelivery !== 'body'
+      ? refreshTokenFromCookie(request, this.config.cookie)
+      : undefined;
+  }
+
+  private bodyToken(body: RefreshTokenBodyDto | undefined): string | undefined {
+    return this.config.refreshTokenDelivery !== 'cookie' ? body?.refresh_token || undefined : undefined;
   }
 
   private tokenResponse(tokens: SessionTokens, response: AuthResponse): TokenResponseDto {

@@ -185,11 +185,13 @@ export function refreshTokenFromCookie(request: AuthRequest, cookie: CookieConfi
 }
 
 /**
- * Whether a cookie-carrying request comes from another site: not from one of `allowedOrigins`,
- * and `Sec-Fetch-Site: cross-site` or an `Origin` whose host is not this request's `Host`. Requests without
- * either header (curl, server-to-server) are not browsers' cross-site requests and pass.
- * SameSite=Strict already keeps the cookie off such requests in current browsers; this refuses
- * them where a browser, a proxy or a `sameSite: 'none'` setting would let it through.
+ * Whether a request comes from another site: not from one of `allowedOrigins`, and
+ * `Sec-Fetch-Site: cross-site` or an `Origin` whose host is not this request's `Host`. Requests
+ * without either header (curl, server-to-server) are not browsers' cross-site requests and pass.
+ * `RefreshCookieOriginGuard` applies it to every route that sets or clears the refresh cookie:
+ * SameSite=Strict keeps the cookie off cross-site requests, but not off their answers (a top-level
+ * form post to `verify-otp` would store the attacker's session: login CSRF), nor where a proxy or
+ * `sameSite: 'none'` lets it through.
  */
 export function isCrossSite(request: AuthRequest, allowedOrigins: readonly string[]): boolean {
   const origin = request.headers['origin'];

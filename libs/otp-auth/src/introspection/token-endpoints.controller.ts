@@ -10,6 +10,7 @@ import {
   Req,
   Res,
   UnauthorizedException,
+  UseGuards,
   UsePipes,
   type Type,
 } from '@nestjs/common';
@@ -26,6 +27,7 @@ import { bearerToken, type AuthRequest } from '../guards/auth-request.js';
 import { Public } from '../guards/public.decorator.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
 import { OtpValidationPipe } from '../http/body-validation.pipe.js';
+import { AcceptsBodyTypes, JsonBodyGuard } from '../http/request-guards.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { AccessTokenService, INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
@@ -39,9 +41,11 @@ export const AUTH_CLAIMS_HEADER = 'x-auth-claims';
 
 /**
  * Token endpoints for other services: RFC 7662 introspection (API-key protected, off until keys
- * are configured) and `GET /verify` for nginx `auth_request` and other gateways.
+ * are configured) and `GET /verify` for nginx `auth_request` and other gateways. `POST` bodies are
+ * JSON, or form-encoded for introspection (415 otherwise).
  */
 @ApiTags('tokens')
+@UseGuards(JsonBodyGuard)
 @UsePipes(new OtpValidationPipe({ whitelist: true, transform: true }))
 export class TokenEndpointRoutes {
   private readonly apiKeys: IntrospectionApiKeys;
@@ -55,6 +59,7 @@ export class TokenEndpointRoutes {
 
   @Post('introspect')
   @Public() // the bearer token is an API key, checked here
+  @AcceptsBodyTypes('application/json', 'application/x-www-form-urlencoded') // RFC 7662 §2.1
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @ApiBearerAuth()

@@ -24,6 +24,7 @@ import { TokenResponseDto } from '../http/dto.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
 import { writeTokenResponse } from '../http/token-response.js';
 import { OtpValidationPipe } from '../http/body-validation.pipe.js';
+import { JsonBodyGuard, RefreshCookieOriginGuard, SetsRefreshCookie } from '../http/request-guards.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { StoredUser } from '../store/otp-auth-store.interface.js';
@@ -49,8 +50,12 @@ function proofOf(body: SecondFactorDto): SecondFactorProof {
   return body.code !== undefined ? { code: body.code } : { backupCode: body.backup_code! };
 }
 
-/** The TOTP routes; mounted under `<prefix>/totp` by {@link createTotpController}. */
+/**
+ * The TOTP routes; mounted under `<prefix>/totp` by {@link createTotpController}. JSON bodies only
+ * (415 otherwise); `confirm` and `verify` set the refresh cookie, so refuse cross-site requests (403).
+ */
 @ApiTags('two-factor')
+@UseGuards(RefreshCookieOriginGuard, JsonBodyGuard)
 @UsePipes(new OtpValidationPipe({ whitelist: true, transform: true }))
 export class TotpRoutes {
   constructor(
@@ -84,6 +89,7 @@ export class TotpRoutes {
   }
 
   @Post('confirm')
+  @SetsRefreshCookie()
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @RequireRecentSignIn(TOTP_ENROLLMENT_WINDOW)
@@ -128,6 +134,7 @@ export class TotpRoutes {
 
   @Post('verify')
   @Public() // the second sign-in step: the mfa_token is the credential
+  @SetsRefreshCookie()
   @RateLimited('verify')
   @UseGuards(OtpRateLimitGuard)
   @HttpCode(200)
