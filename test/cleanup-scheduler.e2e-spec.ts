@@ -306,7 +306,7 @@ describe('the cleanup timer and the process', () => {
       await dataSource.initialize();
       class AppModule {}
       Module({ imports: [OtpAuthModule.forRoot({
-        secret: '${'s'.repeat(40)}',
+        secret: 'cleanup-child-secret-0123456789abcdef0123',
         store: new TypeOrmOtpAuthStore(dataSource, { userEntity: User }),
         sendOtp: async () => {},
         cleanupInterval: 60,

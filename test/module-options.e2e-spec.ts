@@ -240,6 +240,7 @@ describe('startup configuration', () => {
 
   it.each([
     [{ secret: 'too-short' }, /at least 32 characters.*openssl rand -hex 32/],
+    [{ secret: 'x'.repeat(40) }, /looks like a placeholder.*openssl rand -hex 32/],
     [{ secret: '' }, /`secret` is required.*openssl rand -hex 32/],
     [{ otpLength: 12 }, /`otpLength` must be an integer from 4 to 10/],
     [{ refreshTokenDelivery: 'header' as never }, /refreshTokenDelivery/],

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig, type Environment } from './config.js';
 
-const SECRET = 'a'.repeat(64);
+const SECRET = 'sample-config-secret-0123456789abcdef0123456789abcdef012345';
 /** What production needs besides the variable under test. */
 const PRODUCTION: Environment = {
   NODE_ENV: 'production',

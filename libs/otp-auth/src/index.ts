@@ -27,6 +27,7 @@ export {
   OtpAuthConfigurationError,
   OTP_AUTH_DEFAULTS,
   MIN_SECRET_LENGTH,
+  MIN_SECRET_DISTINCT_CHARACTERS,
   resolveOtpAuthOptions,
   type ResolvedOtpAuthOptions,
 } from './options/resolve-options.js';

@@ -56,7 +56,10 @@ describe('cleanup delays', () => {
 });
 
 describe('cleanupInterval option', () => {
-  const base = { secret: 'x'.repeat(32), store: { findCode() {}, insertSuccessor() {} } as unknown as OtpAuthStore };
+  const base = {
+    secret: 'cleanup-scheduler-secret-0123456789abcdef',
+    store: { findCode() {}, insertSuccessor() {} } as unknown as OtpAuthStore,
+  };
 
   it('defaults to an hour; false turns it off', () => {
     expect(resolveOtpAuthOptions(base).cleanupInterval).toBe(3600);

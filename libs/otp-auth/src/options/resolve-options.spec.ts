@@ -2,7 +2,7 @@ import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import type { OtpAuthModuleOptions } from './otp-auth-options.interface.js';
 import { OTP_AUTH_DEFAULTS, OtpAuthConfigurationError, resolveOtpAuthOptions } from './resolve-options.js';
 
-const SECRET = 'a'.repeat(32);
+const SECRET = 'resolve-options-secret-0123456789abcdef';
 const store = {
   findCode: () => Promise.resolve(null),
   insertSuccessor: () => Promise.resolve(false),
@@ -26,8 +26,17 @@ describe('resolveOtpAuthOptions', () => {
   describe('secret', () => {
     it('accepts a secret of 32 characters or more', () => {
       expect(resolve().secret).toBe(SECRET);
-      const long = 'b'.repeat(64);
+      const long = '0123456789abcdef'.repeat(4);
       expect(resolve({ secret: long }).secret).toBe(long);
+    });
+
+    it('rejects a placeholder secret with few distinct characters, however long', () => {
+      expect(() => resolve({ secret: 'x'.repeat(64) })).toThrow(
+        '`secret` looks like a placeholder: it has only 1 distinct character. Generate one with `openssl rand -hex 32`.',
+      );
+      expect(() => resolve({ secret: 'abcabcabcabcabcabcabcabcabcabcabcabc' })).toThrow('only 3 distinct characters');
+      // Developer mode accepts anything, as for short secrets.
+      expect(resolve({ secret: 'x', developerMode: true }).developerMode).toBe(true);
     });
 
     it('rejects a 31-character secret, mentioning 32 and how to generate one', () => {

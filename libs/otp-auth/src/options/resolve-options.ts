@@ -118,6 +118,9 @@ export const OTP_AUTH_DEFAULTS = {
 
 export const MIN_SECRET_LENGTH = 32;
 
+/** Fewer distinct characters than this and `secret` is refused as a placeholder. */
+export const MIN_SECRET_DISTINCT_CHARACTERS = 8;
+
 /**
  * The keys an options object takes: `true` for a value, a nested table for an object whose keys are
  * checked too. Other keys are refused at startup, so a typo (`accessTokenTTL`) fails instead of
@@ -584,6 +587,14 @@ export function resolveOtpAuthOptions(
   if (!developerMode && secret.length < MIN_SECRET_LENGTH) {
     throw new OtpAuthConfigurationError(
       `\`secret\` must be at least ${MIN_SECRET_LENGTH} characters (got ${secret.length}). Generate one with \`openssl rand -hex 32\`.`,
+    );
+  }
+  // A placeholder such as 'x'.repeat(32) passes the length rule but is guessable; 64 random hex
+  // digits hold about 16 distinct characters, and fewer than 8 happens by chance essentially never.
+  const distinct = new Set(secret).size;
+  if (!developerMode && distinct < MIN_SECRET_DISTINCT_CHARACTERS) {
+    throw new OtpAuthConfigurationError(
+      `\`secret\` looks like a placeholder: it has only ${distinct} distinct character${distinct === 1 ? '' : 's'}. Generate one with \`openssl rand -hex 32\`.`,
     );
   }
   const store = options.store;

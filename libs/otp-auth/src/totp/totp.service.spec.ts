@@ -30,7 +30,7 @@ const vectors = JSON.parse(
   readFileSync(new URL('../../../../test/fixtures/rfc-vectors.json', import.meta.url), 'utf8'),
 ) as RfcVectors;
 
-const SECRET = 'a'.repeat(32);
+const SECRET = 'totp-service-secret-0123456789abcdef';
 // Only findCode/insertSuccessor are checked by resolveOtpAuthOptions; generate/matchStep never touch the store.
 const store = { findCode() {}, insertSuccessor() {} } as unknown as OtpAuthStore;
 
