@@ -69,6 +69,9 @@ function cleanEnv() {
   return env;
 }
 
+/** Every process the test started and that still runs: killed when the test fails or is cancelled. */
+const children = new Set();
+
 /** `run`, without blocking the other app's steps. */
 function runAsync(command, args, options = {}) {
   const t = Date.now();
@@ -82,8 +85,10 @@ function runAsync(command, args, options = {}) {
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
+    children.add(child);
     child.on('error', reject);
     child.on('exit', (code) => {
+      children.delete(child);
       if (code === 0) resolve({ out, ms: Date.now() - t });
       else reject(new Error(`${command} ${args.join(' ')} failed in ${options.cwd}:\n${out}\n${err}`.slice(-8000)));
     });
@@ -288,7 +293,13 @@ async function prepare(app) {
     if (out.trim() !== 'otp-jwt') throw new Error(`${app.name}: nestjs-otp-auth/passport did not load: ${out}`);
   }
 }
-await Promise.all(apps.map(prepare));
+try {
+  await Promise.all(apps.map(prepare));
+} catch (error) {
+  // One app failed: the other's npm install or build must not go on after the test has ended.
+  for (const child of children) child.kill('SIGKILL');
+  throw error;
+}
 log(`both apps scaffolded, installed and built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
 // --- 4. run them --------------------------------------------------------------------------------------
@@ -326,7 +337,6 @@ function appEnv(app) {
   };
 }
 
-const children = new Set();
 // A cancelled run (Ctrl-C, CI timeout) must not leave app processes or the database behind.
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
