@@ -72,6 +72,21 @@ function cleanEnv() {
 /** Every process the test started and that still runs: killed when the test fails or is cancelled. */
 const children = new Set();
 
+/**
+ * `runAsync`, once more with fresh registry metadata when npm's cached metadata was stale: the
+ * generated apps take the newest releases, and a cached packument can lack a version that a newer
+ * one already depends on (`ETARGET`). The command itself stays the README's.
+ */
+async function runInstall(command, args, options = {}) {
+  try {
+    return await runAsync(command, args, options);
+  } catch (error) {
+    if (!/ETARGET|notarget/.test(error.message)) throw error;
+    log(`stale npm metadata (ETARGET); once more with npm_config_prefer_online=true: ${command} ${args.join(' ')}`);
+    return runAsync(command, args, { ...options, env: { ...options.env, npm_config_prefer_online: 'true' } });
+  }
+}
+
 /** `run`, without blocking the other app's steps. */
 function runAsync(command, args, options = {}) {
   const t = Date.now();
@@ -208,7 +223,7 @@ async function prepare(app) {
   const manifest = JSON.parse(fs.readFileSync(path.join(app.dir, 'package.json'), 'utf8'));
   const isEsm = manifest.type === 'module';
   if (isEsm !== app.name.startsWith('esm')) throw new Error(`${app.name}: scaffolded as ${isEsm ? 'ESM' : 'CommonJS'}`);
-  const { ms: scaffoldInstallMs } = await runAsync('npm', ['install', '--no-audit', '--no-fund'], { cwd: app.dir });
+  const { ms: scaffoldInstallMs } = await runInstall('npm', ['install', '--no-audit', '--no-fund'], { cwd: app.dir });
   log(`${app.name}: the generated app's own dependencies installed in ${(scaffoldInstallMs / 1000).toFixed(0)} s`);
   if (app.measureBare) {
     // The generated app as it is: the baseline for the cold start with the module.
@@ -225,7 +240,7 @@ async function prepare(app) {
     const sizeBefore = duKb(path.join(app.dir, 'node_modules'));
     for (const command of installBlocks.get(block)) {
       log(`${app.name}$ ${command}`);
-      await runAsync('bash', ['-c', withTarballs(command)], { cwd: app.dir });
+      await runInstall('bash', ['-c', withTarballs(command)], { cwd: app.dir });
     }
     app.blockKb[block] = duKb(path.join(app.dir, 'node_modules')) - sizeBefore;
   }
