@@ -126,14 +126,14 @@ const ENDPOINTS: readonly Endpoint[] = [
   {
     method: 'post',
     path: '/auth/totp/disable',
-    fields: ['code', 'backup_code'],
+    fields: ['code', 'backup_code', 'end_other_sessions'],
     guard: 'access',
     onSuccess: 'anything',
   },
   {
     method: 'post',
     path: '/auth/totp/backup-codes',
-    fields: ['code', 'backup_code'],
+    fields: ['code', 'backup_code', 'end_other_sessions'],
     guard: 'access',
     onSuccess: 'anything',
   },
@@ -232,7 +232,9 @@ interface Principal {
   readonly userId?: string;
 }
 
-const addressKey = (email: string) => createHash('sha256').update(email.trim().toLowerCase()).digest('hex');
+/** As the library keys code rows: the normalised address (trimmed, lower-cased, NFC). */
+const addressKey = (email: string) =>
+  createHash('sha256').update(email.trim().toLowerCase().normalize('NFC')).digest('hex');
 
 const COUNTERS: Readonly<Record<string, readonly string[]>> = {
   otp_codes: ['attempts', 'failure_count', 'failure_window_start'],
@@ -652,6 +654,7 @@ function plausible(creds: Credentials): Record<string, fc.Arbitrary<unknown>> {
       fc.integer({ min: 2_049, max: 9_000 }).map((n) => 'x'.repeat(n)),
     ),
     backup_code: fc.oneof(fc.stringMatching(/^[A-Z0-9]{5}-[A-Z0-9]{5}$/), trickyText(16)),
+    end_other_sessions: fc.oneof(fc.boolean(), fc.constantFrom('true', 1, 0, null)),
   };
 }
 
@@ -1320,15 +1323,15 @@ describe.each(cases)('adversarial input against the sample app on %s / %s', (bac
   }, 60_000);
 
   /**
-   * Look-alikes: the library trims and lower-cases (normalizeEmail in otp-auth.service.ts), and
-   * nothing more: no NFC/NFKC folding, no confusable mapping. A look-alike that passes @IsEmail is
+   * Look-alikes: the library trims, lower-cases and composes (NFC; normalizeEmail), and nothing
+   * more: no NFKC folding, no confusable mapping. A look-alike that passes @IsEmail is
    * therefore another address: its code goes to that address, and it signs into that address's
    * own account. The one look-alike toLowerCase maps onto ASCII is the Kelvin sign (K → k): its
    * code goes to the ASCII address's mailbox, so only that mailbox's owner can use it. The
    * invariant checked: an account is entered only with a code delivered to exactly its address.
    */
   async function tryLookAlike(variant: string, victimId: string): Promise<string> {
-    const normalised = variant.trim().toLowerCase();
+    const normalised = variant.trim().toLowerCase().normalize('NFC');
     const deliveredBefore = sample.deliveredTo(normalised);
     const victimBefore = sample.deliveredTo(VICTIM);
     const json = { 'content-type': 'application/json' };
@@ -1382,7 +1385,6 @@ describe.each(cases)('adversarial input against the sample app on %s / %s', (bac
       ['full-width ＠', 'kevin\uff20example.com'],
       ['full-width ｋ', '\uff4bevin@example.com'],
       ['NFD í (i + combining acute)', 'kevi\u0301n@example.com'],
-      ['NFC í (precomposed)', 'kev\u00edn@example.com'],
       ['zero-width space', 'kev\u200bin@example.com'],
       ['right-to-left mark', 'kevin\u200f@example.com'],
       ['right-to-left override', '\u202ekevin@example.com'],
@@ -1394,6 +1396,17 @@ describe.each(cases)('adversarial input against the sample app on %s / %s', (bac
     ];
     for (const [label, variant] of listed) outcomes[label] = await tryLookAlike(variant, victimId);
     expect(outcomes).toMatchObject({ NUL: '400 refused', 'full-width ＠': '400 refused' });
+    // NFD and precomposed í are one address (NFC): the precomposed spelling meets the cooldown
+    // of the code the NFD spelling just used, instead of getting a code row of its own.
+    if (outcomes['NFD í (i + combining acute)'] === 'a different account') {
+      const precomposed = await check({
+        endpoint: endpoint('/auth/request-otp'),
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'kev\u00edn@example.com' }),
+        principal: { addressKey: addressKey('kev\u00edn@example.com') },
+      });
+      expect(precomposed.status).toBe(429);
+    }
     for (const outcome of Object.values(outcomes)) {
       expect(['400 refused', '401 (collation)', 'a different account']).toContain(outcome);
     }

@@ -62,6 +62,29 @@ describe.each(enabledBackends())('background delivery (outbox) on %s', (backend)
       .expect(200);
   });
 
+  it('gives every attempt at one message the same delivery id, and each new code a new one', async () => {
+    const attempts: { email: string; deliveryId: string | undefined }[] = [];
+    t = await createTestApp({
+      backend,
+      options: {
+        delivery: outbox,
+        sendOtp: async (email, _code, context) => {
+          attempts.push({ email, deliveryId: context.deliveryId });
+          if (attempts.length < 3) throw new Error('421 try again later'); // twice, then delivered
+        },
+      },
+    });
+    await t.http().post('/auth/request-otp').send({ email: 'retried@example.com' }).expect(200);
+    await t.http().post('/auth/request-otp').send({ email: 'other@example.com' }).expect(200);
+    await drain();
+    const first = attempts.filter((a) => a.email === 'retried@example.com');
+    expect(first.length).toBeGreaterThanOrEqual(2); // retried
+    expect(first[0]!.deliveryId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(first.map((a) => a.deliveryId)).size).toBe(1);
+    const ids = new Set(attempts.map((a) => a.deliveryId));
+    expect(ids.size).toBe(2); // two codes, two messages
+  });
+
   it('does not retry a permanent failure', async () => {
     let attempts = 0;
     t = await createTestApp({

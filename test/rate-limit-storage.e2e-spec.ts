@@ -61,7 +61,14 @@ class ThrottledRoutes {
   }
 }
 
-const sendLimit = { perEmail: false, perEmailDaily: false, perIp: { limit: 2, window: 600 }, global: false } as const;
+const sendLimit = {
+  perEmail: false,
+  perEmailDaily: false,
+  perEmailTotal: false,
+  perEmailDailyTotal: false,
+  perIp: { limit: 2, window: 600 },
+  global: false,
+} as const;
 
 describe.each(cases)('OTP_RATE_LIMIT_STORAGE on %s / %s', (backend, platform) => {
   const apps: TestApp[] = [];

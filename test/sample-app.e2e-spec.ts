@@ -294,6 +294,7 @@ describe('sample app with webhook delivery', () => {
     expect(headers[WEBHOOK_SIGNATURE_HEADER]).not.toBe(signWebhookBody('another-secret', timestamp, body));
     const payload = JSON.parse(body) as { email: string; code: string; purpose: string; expires_at: string };
     expect(payload).toEqual({
+      delivery_id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
       email,
       code: expect.stringMatching(/^\d{6}$/),
       purpose: 'login',
@@ -311,6 +312,10 @@ describe('sample app with webhook delivery', () => {
     status = 500;
     await http().post('/auth/request-otp').send({ email: 'hook-down@example.com' }).expect(503);
     expect(deliveries).toHaveLength(4); // the first attempt and two bounded retries
+    // One message: the retries repeat its delivery id, signed, so the receiver can drop repeats.
+    const ids = deliveries.map((delivery) => (JSON.parse(delivery.body) as { delivery_id: string }).delivery_id);
+    expect(new Set(ids.slice(1)).size).toBe(1);
+    expect(ids[1]).not.toBe(ids[0]);
   });
 });
 
@@ -476,6 +481,8 @@ describe('sample app with SMS delivery (a Twilio-shaped API on loopback)', () =>
     const users = app.get(DataSource).getRepository(User);
     await users.save(users.create({ email: 'texted@example.com', phone: '+41 79 123 45 67', isVerified: true }));
     await http().post('/auth/request-otp').send({ email: 'texted@example.com' }).expect(200);
+    // SMS defaults to the outbox (answered at once, sent in the background).
+    await app.get(CodeOutbox).drain();
     expect(messages).toHaveLength(1);
     const [message] = messages;
     expect(message!.path).toBe(`/2010-04-01/Accounts/AC${'0'.repeat(32)}/Messages.json`);
@@ -487,6 +494,7 @@ describe('sample app with SMS delivery (a Twilio-shaped API on loopback)', () =>
 
     const none = await http().post('/auth/request-otp').send({ email: 'no-phone@example.com' }).expect(200);
     expect(none.body).toEqual({ message: expect.any(String), expires_in: 600 });
+    await app.get(CodeOutbox).drain();
     expect(messages).toHaveLength(1);
   });
 });

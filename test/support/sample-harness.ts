@@ -40,21 +40,22 @@ export interface SampleHarnessOptions {
   databaseUrl?: (database: TestDatabase) => string;
   /** Listen on a loopback port (for load tools); otherwise supertest only. */
   listen?: boolean;
-  /** The webhook receiver answers after this long, like a real mail gateway. */
-  deliveryDelayMs?: number;
+  /** The webhook receiver answers after this long (ms, or drawn per message), like a real mail gateway. */
+  deliveryDelayMs?: number | (() => number);
 }
 
 /** A local webhook receiver that checks the signature and keeps the codes. */
 async function startCodeReceiver(
   secret: string,
-  delayMs: number,
+  delayMs: number | (() => number),
 ): Promise<{ server: Server; url: string; codes: Map<string, string[]> }> {
   const codes = new Map<string, string[]>();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', async () => {
-      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const delay = typeof delayMs === 'function' ? delayMs() : delayMs;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       const body = Buffer.concat(chunks).toString('utf8');
       const timestamp = String(req.headers[WEBHOOK_TIMESTAMP_HEADER]);
       if (req.headers[WEBHOOK_SIGNATURE_HEADER] !== signWebhookBody(secret, timestamp, body)) {

@@ -86,6 +86,8 @@ export async function createTestApp(config: TestAppOptions): Promise<TestApp> {
         getAdditionalClaims: (user) => ({ display_name: (user as TestUser).displayName }),
         // Every test client is 127.0.0.1: request limits are tested on their own (rate-limits e2e).
         rateLimits: { enabled: false },
+        // Invite-only requests are answered at this fixed time (default 1 s): shorter for tests.
+        delivery: { responseDeadline: 100 },
         ...config.options,
         ...config.extras,
         isGlobal: true,

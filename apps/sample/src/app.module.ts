@@ -63,7 +63,16 @@ export function createAppModule(config: SampleConfig): DynamicModule {
           previousSecrets: [...config.previousSecrets],
           store,
           sendOtp: (email, code, context) => sender.send(email, code, context),
-          delivery: { mode: config.deliveryMode },
+          delivery: {
+            mode: config.deliveryMode,
+            ...(config.deliveryDeadlineMs !== undefined ? { responseDeadline: config.deliveryDeadlineMs } : {}),
+            ...(config.recipientLimit !== undefined
+              ? { recipientLimit: config.recipientLimit === false ? false : [...config.recipientLimit] }
+              : {}),
+            // The sender reaches the module through `sendOtp`, which cannot say that it resolves
+            // recipients (SMS: some users have no phone), so say it here: uniform response times.
+            ...(sender.resolvesRecipients === true ? { uniformTiming: true } : {}),
+          },
           codeMode: config.codeMode,
           stateless: { window: config.statelessWindow, drift: config.statelessDrift },
           rateLimits: {
@@ -84,6 +93,8 @@ export function createAppModule(config: SampleConfig): DynamicModule {
           developerMode: config.developerMode,
           accessTokenTtl: config.accessTokenTtl,
           refreshTokenTtl: config.refreshTokenTtl,
+          sessionMaxAge: config.sessionMaxAge,
+          sessionIdleTimeout: config.sessionIdleTimeout ? config.sessionIdleTimeout : false,
           otpTtl: config.otpTtl,
           resendCooldown: config.resendCooldown,
           maxAttempts: config.maxAttempts,
@@ -98,6 +109,7 @@ export function createAppModule(config: SampleConfig): DynamicModule {
             issuer: config.totpIssuer ?? 'OTP sample',
             window: config.totpWindow,
             enrollmentMaxAuthAge: config.totpEnrollmentMaxAuthAge === 0 ? false : config.totpEnrollmentMaxAuthAge,
+            managementMaxAuthAge: config.totpManagementMaxAuthAge === 0 ? false : config.totpManagementMaxAuthAge,
           },
           getAdditionalClaims: (user) => ({ display_name: (user as SampleUser).displayName ?? null }),
           tokenEndpoints: { introspectionApiKeys: [...config.introspectionApiKeys] },

@@ -36,6 +36,8 @@ describe('loadConfig', () => {
         developerMode: undefined,
         accessTokenTtl: undefined,
         refreshTokenTtl: undefined,
+        sessionMaxAge: undefined,
+        sessionIdleTimeout: undefined,
         otpTtl: undefined,
         resendCooldown: undefined,
         maxAttempts: undefined,
@@ -182,6 +184,46 @@ describe('loadConfig', () => {
       expect(loadConfig({ OTP_DELIVERY: 'console' }).delivery).toEqual({ kind: 'console' });
     });
 
+    it('OTP_DELIVERY_MODE defaults to outbox for SMS; OTP_DELIVERY_DEADLINE_MS and OTP_RECIPIENT_LIMIT', () => {
+      const sms = { OTP_DELIVERY: 'sms', SMS_ACCOUNT_SID: 'AC1', SMS_AUTH_TOKEN: 't', SMS_FROM: '+15005550006' };
+      expect(loadConfig(sms).deliveryMode).toBe('outbox');
+      expect(loadConfig({ ...sms, OTP_DELIVERY_MODE: 'inline' }).deliveryMode).toBe('inline');
+      expect(loadConfig({}).deliveryMode).toBe('inline');
+      expect(loadConfig({}).deliveryDeadlineMs).toBeUndefined();
+      expect(loadConfig({ OTP_DELIVERY_DEADLINE_MS: '250' }).deliveryDeadlineMs).toBe(250);
+      expect(loadConfig({}).recipientLimit).toBeUndefined();
+      expect(loadConfig({ OTP_RECIPIENT_LIMIT: 'off' }).recipientLimit).toBe(false);
+      expect(loadConfig({ OTP_RECIPIENT_LIMIT: '3/600, 10/86400' }).recipientLimit).toEqual([
+        { limit: 3, window: 600 },
+        { limit: 10, window: 86_400 },
+      ]);
+    });
+
+    it('SMTP_REQUIRE_TLS: unset keeps the sender default; false allows clear text, with a warning in production to another host', () => {
+      const smtp: Environment = { OTP_DELIVERY: 'smtp', SMTP_URL: 'smtp://mailpit:1025', SMTP_FROM: 'a@b.test' };
+      const tlsWarning = (env: Environment) =>
+        loadConfig(env).warnings.filter((warning) => warning.includes('SMTP_REQUIRE_TLS'));
+      expect(loadConfig(smtp).delivery).toMatchObject({ kind: 'smtp', requireTls: undefined });
+      expect(loadConfig({ ...smtp, SMTP_REQUIRE_TLS: 'true' }).delivery).toMatchObject({ requireTls: true });
+      expect(loadConfig({ ...smtp, SMTP_REQUIRE_TLS: 'FALSE' }).delivery).toMatchObject({ requireTls: false });
+      expect(tlsWarning({ ...smtp, SMTP_REQUIRE_TLS: 'false' })).toEqual([]); // not production
+
+      const production: Environment = { ...PRODUCTION, ...smtp, NODE_ENV: ' Production ' };
+      expect(tlsWarning(production)).toEqual([]); // the default requires TLS
+      const [warning, ...more] = tlsWarning({ ...production, SMTP_REQUIRE_TLS: 'false' });
+      expect(more).toEqual([]);
+      expect(warning).toMatch(/^SMTP_REQUIRE_TLS=false in production .*clear text/);
+      // Nothing crosses a network to this host, and smtps:// is TLS whatever the setting.
+      for (const url of [
+        'smtp://127.0.0.1:1025',
+        'smtp://LocalHost:1025',
+        'smtp://[::1]:1025',
+        'smtps://u:p@mail.example.com:465',
+      ]) {
+        expect(tlsWarning({ ...production, SMTP_URL: url, SMTP_REQUIRE_TLS: 'false' })).toEqual([]);
+      }
+    });
+
     it.each(['cookie', 'body', 'both'] as const)('REFRESH_TOKEN_DELIVERY=%s', (mode) => {
       expect(loadConfig({ REFRESH_TOKEN_DELIVERY: mode }).refreshTokenDelivery).toBe(mode);
     });
@@ -199,12 +241,16 @@ describe('loadConfig', () => {
     it.each([
       ['ACCESS_TOKEN_TTL', '900', 'accessTokenTtl'],
       ['REFRESH_TOKEN_TTL', '86400', 'refreshTokenTtl'],
+      ['SESSION_MAX_AGE', '604800', 'sessionMaxAge'],
+      ['SESSION_IDLE_TIMEOUT', '1800', 'sessionIdleTimeout'],
       ['OTP_TTL', '300', 'otpTtl'],
       ['OTP_RESEND_COOLDOWN', '30', 'resendCooldown'],
       ['OTP_MAX_ATTEMPTS', '3', 'maxAttempts'],
       ['OTP_TOTP_WINDOW', '0', 'totpWindow'],
       ['OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE', '0', 'totpEnrollmentMaxAuthAge'],
       ['OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE', '3600', 'totpEnrollmentMaxAuthAge'],
+      ['OTP_TOTP_MANAGEMENT_MAX_AUTH_AGE', '0', 'totpManagementMaxAuthAge'],
+      ['OTP_TOTP_MANAGEMENT_MAX_AUTH_AGE', '300', 'totpManagementMaxAuthAge'],
     ] as const)('%s', (name, value, field) => {
       expect(loadConfig({ [name]: value })[field]).toBe(Number(value));
     });
@@ -264,6 +310,9 @@ describe('loadConfig', () => {
       ['DATABASE_URL=sqlite:', { DATABASE_URL: 'sqlite:' }, 'DATABASE_URL'],
       ['DATABASE_URL=not a url', { DATABASE_URL: 'not a url' }, 'DATABASE_URL'],
       ['OTP_DELIVERY=pigeon', { OTP_DELIVERY: 'pigeon' }, 'OTP_DELIVERY'],
+      ['OTP_DELIVERY_DEADLINE_MS=0', { OTP_DELIVERY_DEADLINE_MS: '0' }, 'OTP_DELIVERY_DEADLINE_MS'],
+      ['OTP_DELIVERY_DEADLINE_MS=1.5', { OTP_DELIVERY_DEADLINE_MS: '1.5' }, 'OTP_DELIVERY_DEADLINE_MS'],
+      ['OTP_RECIPIENT_LIMIT=5', { OTP_RECIPIENT_LIMIT: '5' }, 'OTP_RECIPIENT_LIMIT'],
       ['smtp without SMTP_URL', { OTP_DELIVERY: 'smtp', SMTP_FROM: 'a@b.c' }, 'SMTP_URL'],
       ['smtp without SMTP_FROM', { OTP_DELIVERY: 'smtp', SMTP_URL: 'smtp://mail:25' }, 'SMTP_FROM'],
       ['sms without credentials', { OTP_DELIVERY: 'sms', SMS_FROM: '+15005550006' }, 'SMS_ACCOUNT_SID'],
@@ -352,6 +401,11 @@ describe('loadConfig', () => {
         'SMS_BASE_URL',
       ],
       ['DATABASE_SYNCHRONIZE=maybe', { DATABASE_SYNCHRONIZE: 'maybe' }, 'DATABASE_SYNCHRONIZE'],
+      [
+        'SMTP_REQUIRE_TLS=maybe',
+        { OTP_DELIVERY: 'smtp', SMTP_URL: 'smtp://mail:25', SMTP_FROM: 'a@b.test', SMTP_REQUIRE_TLS: 'maybe' },
+        'SMTP_REQUIRE_TLS',
+      ],
       [
         'console delivery in production (the default)',
         { NODE_ENV: 'production', OTP_AUTH_SECRET: SECRET },

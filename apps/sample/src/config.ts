@@ -16,7 +16,16 @@ export type DatabaseConfig =
 export type DeliveryConfig =
   | { readonly kind: 'console' }
   | { readonly kind: 'webhook'; readonly url: string; readonly secret: string }
-  | { readonly kind: 'smtp'; readonly url: string; readonly from: string }
+  | {
+      readonly kind: 'smtp';
+      readonly url: string;
+      readonly from: string;
+      /**
+       * `SMTP_REQUIRE_TLS`: insist on STARTTLS (`tls.requireTLS` of the sender); undefined leaves
+       * the sender's default, on for every host but loopback.
+       */
+      readonly requireTls: boolean | undefined;
+    }
   | {
       readonly kind: 'sms';
       readonly accountSid: string;
@@ -37,10 +46,17 @@ export interface RateLimitConfig {
   readonly send: {
     readonly perEmail: LimitSetting;
     readonly perEmailDaily: LimitSetting;
+    readonly perEmailTotal: LimitSetting;
+    readonly perEmailDailyTotal: LimitSetting;
     readonly perIp: LimitSetting;
     readonly global: LimitSetting;
   };
-  readonly verify: { readonly perEmail: LimitSetting; readonly perIp: LimitSetting; readonly global: LimitSetting };
+  readonly verify: {
+    readonly perEmail: LimitSetting;
+    readonly perEmailTotal: LimitSetting;
+    readonly perIp: LimitSetting;
+    readonly global: LimitSetting;
+  };
 }
 
 /** The HTTP server Nest runs on (`HTTP_PLATFORM`). */
@@ -71,8 +87,19 @@ export interface SampleConfig {
   readonly secretGenerated: boolean;
   readonly developerMode: boolean | undefined;
   readonly delivery: DeliveryConfig;
-  /** `OTP_DELIVERY_MODE`: wait for the sender (inline) or answer at once and send in the background (outbox). */
+  /**
+   * `OTP_DELIVERY_MODE`: wait for the sender (inline) or answer at once and send in the background
+   * (outbox). Default `inline`, but `outbox` for `OTP_DELIVERY=sms`: some addresses have no phone
+   * on file, and the outbox answers them and the others in the same time.
+   */
   readonly deliveryMode: 'inline' | 'outbox';
+  /**
+   * `OTP_DELIVERY_DEADLINE_MS` (`delivery.responseDeadline`): inline delivery with uniform timing
+   * (invite-only, or SMS) answers every request this many milliseconds after it arrived.
+   */
+  readonly deliveryDeadlineMs: number | undefined;
+  /** `OTP_RECIPIENT_LIMIT` (`delivery.recipientLimit`): messages per phone number; undefined keeps the default. */
+  readonly recipientLimit: readonly { readonly limit: number; readonly window: number }[] | false | undefined;
   /** Name in messages (`OTP_APP_NAME`). */
   readonly appName: string;
   /** `REDIS_URL`: shared rate limits, stateless markers and instant revocation across instances. */
@@ -94,6 +121,10 @@ export interface SampleConfig {
   readonly corsOrigins: readonly string[];
   readonly accessTokenTtl: number | undefined;
   readonly refreshTokenTtl: number | undefined;
+  /** `SESSION_MAX_AGE`: absolute session lifetime in seconds (library default 30 days). */
+  readonly sessionMaxAge: number | undefined;
+  /** `SESSION_IDLE_TIMEOUT`: seconds without a refresh that end a session; 0 or unset: none. */
+  readonly sessionIdleTimeout: number | undefined;
   readonly otpTtl: number | undefined;
   readonly resendCooldown: number | undefined;
   readonly maxAttempts: number | undefined;
@@ -110,6 +141,8 @@ export interface SampleConfig {
   readonly totpWindow: number | undefined;
   /** Seconds a sign-in stays fresh enough to enrol an authenticator; 0 turns the check off. */
   readonly totpEnrollmentMaxAuthAge: number | undefined;
+  /** Seconds a sign-in stays fresh enough to turn 2FA off or replace backup codes; 0 turns the check off. */
+  readonly totpManagementMaxAuthAge: number | undefined;
   readonly logLevel: LogLevelName;
   /** The Nest logger levels that `logLevel` enables. */
   readonly logLevels: LogLevel[];
@@ -178,11 +211,14 @@ const DAY = 24 * 3600;
 const LIMITS = {
   ACCESS_TOKEN_TTL: [10, 7 * DAY],
   REFRESH_TOKEN_TTL: [60, 366 * DAY],
+  SESSION_MAX_AGE: [60, 366 * DAY],
+  SESSION_IDLE_TIMEOUT: [60, 366 * DAY],
   OTP_TTL: [1, DAY],
   OTP_RESEND_COOLDOWN: [1, DAY],
   OTP_MAX_ATTEMPTS: [1, 100],
   OTP_TOTP_WINDOW: [0, 10],
   OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE: [0, 366 * DAY],
+  OTP_TOTP_MANAGEMENT_MAX_AUTH_AGE: [0, 366 * DAY],
   OTP_STATELESS_WINDOW: [30, 3600],
   OTP_STATELESS_DRIFT: [0, 5],
 } as const satisfies Record<string, readonly [number, number]>;
@@ -248,7 +284,7 @@ function database(env: Environment): DatabaseConfig {
   );
 }
 
-function delivery(env: Environment, production: boolean): DeliveryConfig {
+function delivery(env: Environment, production: boolean, warnings: string[]): DeliveryConfig {
   const kind = oneOf(env, 'OTP_DELIVERY', ['console', 'webhook', 'smtp', 'sms'] as const, 'console');
   if (kind === 'console') {
     if (production) {
@@ -270,7 +306,14 @@ function delivery(env: Environment, production: boolean): DeliveryConfig {
     if (from === undefined) {
       throw new Error('SMTP_FROM is required when OTP_DELIVERY=smtp, e.g. "Acme <no-reply@acme.example>".');
     }
-    return { kind, url, from };
+    const requireTls = bool(env, 'SMTP_REQUIRE_TLS');
+    if (production && requireTls === false && /^smtp:/i.test(url) && !isLoopbackHost(new URL(url).hostname)) {
+      // Allowed for a relay on a trusted network (e.g. Mailpit in docker-compose), but never quietly.
+      warnings.push(
+        'SMTP_REQUIRE_TLS=false in production with an SMTP server on another host: if it does not offer STARTTLS, sign-in codes (and the SMTP password) cross the network in clear text. Keep it only for a relay on a network you trust.',
+      );
+    }
+    return { kind, url, from, requireTls };
   }
   if (kind === 'sms') {
     const accountSid = read(env, 'SMS_ACCOUNT_SID');
@@ -325,7 +368,12 @@ function delivery(env: Environment, production: boolean): DeliveryConfig {
 
 /** Whether a URL points at this host (a sidecar), where plain HTTP crosses no network. */
 function isLoopbackUrl(url: string): boolean {
-  const host = new URL(url).hostname;
+  return isLoopbackHost(new URL(url).hostname);
+}
+
+/** A URL's `hostname` naming this host. `smtp:` URLs keep the host's case, hence the lower-casing. */
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
   return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
@@ -341,6 +389,20 @@ function limitSetting(env: Environment, name: string): LimitSetting {
     throw new Error(`${name} must be <limit>/<window seconds> such as 5/600, or off (got "${value}").`);
   }
   return { limit, window };
+}
+
+/** `OTP_RECIPIENT_LIMIT`: `off`, or comma-separated `<limit>/<window seconds>` rules (`5/600,20/86400`). */
+function recipientLimit(env: Environment): SampleConfig['recipientLimit'] {
+  const name = 'OTP_RECIPIENT_LIMIT';
+  const value = read(env, name);
+  if (value === undefined) return undefined;
+  if (value.toLowerCase() === 'off') return false;
+  return value.split(',').map((part) => {
+    const rule = limitSetting({ [name]: part.trim() }, name);
+    if (!rule)
+      throw new Error(`${name} must be off or <limit>/<window seconds> rules such as 5/600,20/86400 (got "${value}").`);
+    return rule;
+  });
 }
 
 function trustProxy(env: Environment): false | number | string[] {
@@ -363,11 +425,14 @@ function rateLimits(env: Environment): RateLimitConfig {
     send: {
       perEmail: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL'),
       perEmailDaily: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL_DAILY'),
+      perEmailTotal: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL_TOTAL'),
+      perEmailDailyTotal: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL_DAILY_TOTAL'),
       perIp: limitSetting(env, 'RATE_LIMIT_SEND_PER_IP'),
       global: limitSetting(env, 'RATE_LIMIT_SEND_GLOBAL'),
     },
     verify: {
       perEmail: limitSetting(env, 'RATE_LIMIT_VERIFY_PER_EMAIL'),
+      perEmailTotal: limitSetting(env, 'RATE_LIMIT_VERIFY_PER_EMAIL_TOTAL'),
       perIp: limitSetting(env, 'RATE_LIMIT_VERIFY_PER_IP'),
       global: limitSetting(env, 'RATE_LIMIT_VERIFY_GLOBAL'),
     },
@@ -511,8 +576,15 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     secret,
     secretGenerated,
     developerMode,
-    delivery: delivery(env, production),
-    deliveryMode: oneOf(env, 'OTP_DELIVERY_MODE', ['inline', 'outbox'] as const, 'inline'),
+    delivery: delivery(env, production, warnings),
+    deliveryMode: oneOf(
+      env,
+      'OTP_DELIVERY_MODE',
+      ['inline', 'outbox'] as const,
+      read(env, 'OTP_DELIVERY')?.toLowerCase() === 'sms' ? 'outbox' : 'inline',
+    ),
+    deliveryDeadlineMs: positiveInteger(env, 'OTP_DELIVERY_DEADLINE_MS', 1, 60_000),
+    recipientLimit: recipientLimit(env),
     appName: read(env, 'OTP_APP_NAME') ?? 'OTP sample',
     redisUrl: redisUrl(env),
     redisKeyPrefix: read(env, 'REDIS_KEY_PREFIX') ?? 'otp:',
@@ -526,6 +598,9 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     corsOrigins: corsOrigins(env, production, warnings),
     accessTokenTtl: limited(env, 'ACCESS_TOKEN_TTL'),
     refreshTokenTtl: limited(env, 'REFRESH_TOKEN_TTL'),
+    sessionMaxAge: limited(env, 'SESSION_MAX_AGE'),
+    // 0 switches the idle timeout off, as leaving it unset does.
+    sessionIdleTimeout: read(env, 'SESSION_IDLE_TIMEOUT') === '0' ? undefined : limited(env, 'SESSION_IDLE_TIMEOUT'),
     otpTtl: limited(env, 'OTP_TTL'),
     resendCooldown: limited(env, 'OTP_RESEND_COOLDOWN'),
     maxAttempts: limited(env, 'OTP_MAX_ATTEMPTS'),
@@ -535,6 +610,7 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     introspectionApiKeys: introspectionApiKeys(env),
     totpWindow: limited(env, 'OTP_TOTP_WINDOW'),
     totpEnrollmentMaxAuthAge: limited(env, 'OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE'),
+    totpManagementMaxAuthAge: limited(env, 'OTP_TOTP_MANAGEMENT_MAX_AUTH_AGE'),
     logLevel,
     logLevels,
     platform: oneOf(env, 'HTTP_PLATFORM', ['express', 'fastify'] as const, 'express'),

@@ -19,9 +19,15 @@ function createSender(config: SampleConfig, phoneOf: PhoneLookup): OtpSender {
     case 'webhook':
       return new WebhookOtpSender({ url: delivery.url, secret: delivery.secret });
     case 'smtp':
-      return new SmtpOtpSender({ url: delivery.url, from: delivery.from, appName });
-    case 'sms': {
-      const sms = new SmsOtpSender({
+      return new SmtpOtpSender({
+        url: delivery.url,
+        from: delivery.from,
+        appName,
+        ...(delivery.requireTls !== undefined && { tls: { requireTLS: delivery.requireTls } }),
+      });
+    case 'sms':
+      // A user without a phone is a NoRecipientError, which the module answers like an unknown address.
+      return new SmsOtpSender({
         accountSid: delivery.accountSid,
         authToken: delivery.authToken,
         ...(delivery.from !== undefined
@@ -31,13 +37,6 @@ function createSender(config: SampleConfig, phoneOf: PhoneLookup): OtpSender {
         appName,
         resolveRecipient: phoneOf,
       });
-      return {
-        // No phone on file: nothing to send, and the same answer as for anyone else (no enumeration).
-        send: async (email, code, context) => {
-          if ((await phoneOf(email)) !== null) await sms.send(email, code, context);
-        },
-      };
-    }
   }
 }
 

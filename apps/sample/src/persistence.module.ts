@@ -53,6 +53,22 @@ function typeOrmOptions(
     : { ...common, type: 'mysql', url: database.url, extra: { connectTimeout: timeout } };
 }
 
+/**
+ * Phone numbers through the store's exact lookup. A query of its own (`findOne({ where: { email } })`)
+ * would compare under the column's collation, and on MySQL/MariaDB `kévin@example.com` and
+ * `kevin@exámple.com` would reach the phone of `kevin@example.com`.
+ */
+const phoneLookupProvider: Provider = {
+  provide: SAMPLE_PHONE_LOOKUP,
+  inject: [SAMPLE_STORE],
+  useFactory:
+    (store: OtpAuthStore): PhoneLookup =>
+    async (email) => {
+      const user = (await store.findUserByEmail(email))?.entity as { phone?: unknown } | undefined;
+      return typeof user?.phone === 'string' && user.phone !== '' ? user.phone : null;
+    },
+};
+
 function sqlProviders(): Provider[] {
   const inject = [getDataSourceToken()];
   return [
@@ -60,15 +76,6 @@ function sqlProviders(): Provider[] {
       provide: SAMPLE_STORE,
       inject,
       useFactory: (dataSource: DataSource): OtpAuthStore => new TypeOrmOtpAuthStore(dataSource, { userEntity: User }),
-    },
-    {
-      provide: SAMPLE_PHONE_LOOKUP,
-      inject,
-      useFactory:
-        (dataSource: DataSource): PhoneLookup =>
-        async (email) =>
-          (await dataSource.getRepository(User).findOne({ where: { email }, select: { id: true, phone: true } }))
-            ?.phone ?? null,
     },
     {
       provide: SAMPLE_DATABASE_PING,
@@ -86,14 +93,6 @@ function mongoProviders(): Provider[] {
       inject,
       useFactory: (connection: Connection, userModel: Model<MongoUser>): OtpAuthStore =>
         new MongooseOtpAuthStore({ connection, userModel }),
-    },
-    {
-      provide: SAMPLE_PHONE_LOOKUP,
-      inject,
-      useFactory:
-        (_connection: Connection, userModel: Model<MongoUser>): PhoneLookup =>
-        async (email) =>
-          (await userModel.findOne({ email }, { phone: 1 }).lean().exec())?.phone ?? null,
     },
     {
       provide: SAMPLE_DATABASE_PING,
@@ -124,7 +123,7 @@ export class PersistenceModule {
             MongooseModule.forFeature([{ name: MongoUser.name, schema: MongoUserSchema }]),
           ]
         : [TypeOrmModule.forRoot(typeOrmOptions(database, timeoutSeconds, synchronize))],
-      providers: mongo ? mongoProviders() : sqlProviders(),
+      providers: [...(mongo ? mongoProviders() : sqlProviders()), phoneLookupProvider],
       exports: [SAMPLE_STORE, SAMPLE_PHONE_LOOKUP, SAMPLE_DATABASE_PING],
     };
   }

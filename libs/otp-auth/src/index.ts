@@ -30,6 +30,7 @@ export {
   MIN_SECRET_DISTINCT_CHARACTERS,
   resolveOtpAuthOptions,
   type ResolvedOtpAuthOptions,
+  type ResolvedDeliveryOptions,
 } from './options/resolve-options.js';
 export { OtpAuthService, normalizeEmail } from './otp-auth.service.js';
 export {
@@ -65,6 +66,8 @@ export {
 } from './delivery/otp-sender.interface.js';
 export { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 export { PermanentDeliveryError } from './delivery/otp-sender.interface.js';
+export { NoRecipientError, type NoRecipientReason } from './delivery/otp-sender.interface.js';
+export { RecipientLimit } from './delivery/recipient-limit.js';
 export { CodeOutbox, type OutboxMessage } from './delivery/code-outbox.js';
 export {
   OtpMessageTemplates,
@@ -129,9 +132,13 @@ export {
 export {
   WebhookOtpSender,
   signWebhookBody,
+  verifyWebhookRequest,
   WEBHOOK_SIGNATURE_HEADER,
   WEBHOOK_TIMESTAMP_HEADER,
   type WebhookOtpSenderOptions,
+  type WebhookOtpDelivery,
+  type WebhookRequestHeaders,
+  type VerifyWebhookRequestOptions,
 } from './delivery/webhook-otp.sender.js';
 export { OtpAuthRoutes, createOtpAuthController } from './http/otp-auth.controller.js';
 export * from './http/dto.js';
@@ -170,7 +177,9 @@ export {
   RECENT_SIGN_IN_MAX_AGE,
   DEFAULT_RECENT_SIGN_IN_MAX_AGE,
   TOTP_ENROLLMENT_WINDOW,
+  TOTP_MANAGEMENT_WINDOW,
   INSUFFICIENT_USER_AUTHENTICATION,
+  type RecentSignInWindow,
 } from './guards/recent-sign-in.guard.js';
 export type * from './store/otp-auth-store.interface.js';
 export {

@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
 import { LoginCodeService } from './codes/login-code.service.js';
+import { FailureStreak } from './codes/failure-streak.js';
 import { StatelessLoginCodes } from './codes/stateless-login-codes.js';
 import { CodeOutbox } from './delivery/code-outbox.js';
+import { InlineDelivery } from './delivery/inline-delivery.js';
+import { RecipientLimit } from './delivery/recipient-limit.js';
 import { OTP_SENDER } from './delivery/otp-sender.interface.js';
 import { OtpAuthEvents } from './events/otp-auth-event.js';
 import { OtpRateLimitGuard } from './rate-limits/otp-rate-limit.guard.js';
@@ -48,8 +51,11 @@ import { SessionService } from './tokens/session.service.js';
     AccessTokenService,
     SessionService,
     LoginCodeService,
+    FailureStreak,
     StatelessLoginCodes,
     CodeOutbox,
+    InlineDelivery,
+    RecipientLimit,
     OtpAuthService,
     OtpAuthGuard,
     OtpAuthGlobalGuard,

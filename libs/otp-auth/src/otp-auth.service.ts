@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { LoginCodeService, type CodeRequestResult } from './codes/login-code.service.js';
+import { LoginCodeService, type CodeRequestOrigin, type CodeRequestResult } from './codes/login-code.service.js';
+import { FailureStreak } from './codes/failure-streak.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from './options/resolve-options.js';
 import type { CleanupReport, StoredUser } from './store/otp-auth-store.interface.js';
@@ -22,22 +23,26 @@ export class OtpAuthService {
     private readonly codes: LoginCodeService,
     private readonly sessions: SessionService,
     private readonly mfa: MfaChallengeService,
+    private readonly failureStreak: FailureStreak,
   ) {}
 
   /**
    * Sends a login code to an address (same result whether or not it has an account).
-   * `locale` (a BCP 47 tag) picks the message language where the sender supports it.
+   * `locale` (a BCP 47 tag) picks the message language where the sender supports it; `ip`, the
+   * client's address, keys the per-address counters per client network, so a stranger cannot
+   * spend the owner's allowance (calls without one share one bucket per address).
+   * @throws ResendCooldownException or TooManyRequestsException (429, `retryAfterSeconds`).
    */
-  requestOtp(email: string, options: { locale?: string } = {}): Promise<CodeRequestResult> {
-    return this.codes.requestCode(normalizeEmail(email), options.locale);
+  requestOtp(email: string, options: { locale?: string } & CodeRequestOrigin = {}): Promise<CodeRequestResult> {
+    return this.codes.requestCode(normalizeEmail(email), options.locale, { ip: options.ip });
   }
 
   /**
    * Checks a login code. Opens a session, or, when the user has TOTP active, returns a
    * challenge to complete with {@link verifySecondFactor}.
    */
-  async verifyOtp(email: string, code: string): Promise<SignInResult> {
-    const user = await this.codes.verifyCode(normalizeEmail(email), code);
+  async verifyOtp(email: string, code: string, origin: CodeRequestOrigin = {}): Promise<SignInResult> {
+    const user = await this.codes.verifyCode(normalizeEmail(email), code, origin);
     return this.mfa.completeFirstFactor(user, ['otp']);
   }
 
@@ -56,6 +61,14 @@ export class OtpAuthService {
       }
     }
     return this.mfa.completeFirstFactor(user, amr);
+  }
+
+  /**
+   * Clears an address's count of wrong codes in a row (`consecutiveFailures`), e.g. after support
+   * has confirmed the owner: at `max` the address gets no more guesses until its window ends.
+   */
+  resetFailureStreak(email: string): Promise<void> {
+    return this.failureStreak.reset(normalizeEmail(email));
   }
 
   /** Completes a challenge with a TOTP code or a backup code and opens the session. */

@@ -1,28 +1,21 @@
-import {
-  HttpException,
-  HttpStatus,
-  Inject,
-  Injectable,
-  Logger,
-  ServiceUnavailableException,
-  UnauthorizedException,
-} from '@nestjs/common';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { HttpException, HttpStatus, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { hashesEqual, SecretKeys } from '../crypto/secret-keys.js';
-import {
-  OTP_SENDER,
-  PermanentDeliveryError,
-  withoutCode,
-  type OtpDeliveryContext,
-  type OtpSender,
-} from '../delivery/otp-sender.interface.js';
-import { CodeOutbox } from '../delivery/code-outbox.js';
+import type { OtpDeliveryContext } from '../delivery/otp-sender.interface.js';
+import { CodeOutbox, type OutboxMessage } from '../delivery/code-outbox.js';
+import { InlineDelivery } from '../delivery/inline-delivery.js';
+import { RecipientLimit } from '../delivery/recipient-limit.js';
 import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { CodeRecord, StoredUser } from '../store/otp-auth-store.interface.js';
 import { RateLimitUnavailableError } from '../rate-limits/fallback-rate-limit.storage.js';
-import { RateLimitUnavailableException } from '../rate-limits/otp-rate-limiter.js';
+import {
+  OtpRateLimiter,
+  RateLimitUnavailableException,
+  TooManyRequestsException,
+} from '../rate-limits/otp-rate-limiter.js';
+import { FailureStreak } from './failure-streak.js';
 import { developerCode, generateNumericCode } from './code-generator.js';
 import { StatelessCooldown, StatelessLoginCodes } from './stateless-login-codes.js';
 
@@ -43,6 +36,12 @@ function unavailableIfStorageDown(error: unknown): unknown {
   return error instanceof RateLimitUnavailableError
     ? new RateLimitUnavailableException(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
     : error;
+}
+
+/** Where a request came from, for the per-(address, client network) counters. */
+export interface CodeRequestOrigin {
+  /** The client's IP address; requests without one share one client bucket per address. */
+  readonly ip?: string;
 }
 
 /** The outcome of a code request, identical for known and unknown addresses. */
@@ -76,26 +75,31 @@ export class ResendCooldownException extends HttpException {
 @Injectable()
 export class LoginCodeService {
   private readonly logger = new Logger('OtpAuth');
-  /** Moving average of delivery time, spent on addresses that get no mail (no timing oracle). */
-  private deliveryEstimateMs = 0;
 
   constructor(
     @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
-    @Inject(OTP_SENDER) private readonly sender: OtpSender,
     private readonly keys: SecretKeys,
     private readonly events: OtpAuthEvents,
     private readonly stateless: StatelessLoginCodes,
     private readonly outbox: CodeOutbox,
+    private readonly inline: InlineDelivery,
+    private readonly recipients: RecipientLimit,
+    private readonly limiter: OtpRateLimiter,
+    private readonly streak: FailureStreak,
   ) {}
 
   /** Issues a code for an address and delivers it. `email` must already be normalised. */
-  async requestCode(email: string, locale?: string): Promise<CodeRequestResult> {
+  async requestCode(email: string, locale?: string, origin: CodeRequestOrigin = {}): Promise<CodeRequestResult> {
     const { store, developerMode, autoCreateUser } = this.config;
+    // Inline delivery may answer at a fixed time after this (see InlineDelivery): lookups included.
+    const startedAt = performance.now();
     // With auto-create on, every address can sign in, so no user lookup is needed (and none leaks).
     const deliver = autoCreateUser || (await store.findUserByEmail(email)) !== null;
     if (this.config.delivery.mode === 'outbox') this.outbox.assertCapacity();
     const issued =
-      this.config.codeMode === 'stateless' ? await this.issueStateless(email) : await this.issueStored(email);
+      this.config.codeMode === 'stateless'
+        ? await this.issueStateless(email, origin)
+        : await this.issueStored(email, origin);
     const now = this.config.clock();
     const ttlSeconds = Math.max(1, Math.round((issued.expiresAt - now) / 1000));
 
@@ -104,54 +108,42 @@ export class LoginCodeService {
       expiresAt: new Date(issued.expiresAt),
       ttlSeconds,
       ...(locale ? { locale } : {}),
+      deliveryId: randomUUID(), // one per code; every retry of this message repeats it
+    };
+    // Senders that resolve a destination (a phone number) count it against `delivery.recipientLimit`.
+    const message: OutboxMessage = {
+      email,
+      code: issued.code,
+      context: this.recipients.bind(context),
+      withdraw: () => issued.undo(),
     };
     if (this.config.delivery.mode === 'outbox') {
       // Answer now for every address; the outbox sends (or withdraws) in the background.
       if (deliver) {
         try {
-          this.outbox.enqueue({ email, code: issued.code, context, withdraw: () => issued.undo() });
+          this.outbox.enqueue(message);
         } catch (error) {
           await issued.undo();
           throw error;
         }
       }
-    } else if (deliver) {
-      const started = performance.now();
-      try {
-        await this.sender.send(email, issued.code, context);
-      } catch (error) {
-        const message = withoutCode((error as Error)?.message ?? 'unknown error', issued.code);
-        this.logger.error(`Code delivery failed: ${message}`);
-        this.events.emit({
-          type: 'code.delivery_failed',
-          email,
-          purpose: LOGIN,
-          permanent: error instanceof PermanentDeliveryError,
-          error: message,
-        });
-        // After the report: a failing undo (database down too) must not hide the delivery failure.
-        await issued.undo().catch((undoError: unknown) => {
-          this.logger.error(`Could not withdraw an undelivered code: ${(undoError as Error)?.message}`);
-        });
-        throw new ServiceUnavailableException('The code could not be sent. Please try again later.');
-      }
-      this.events.emit({ type: 'code.sent', email, purpose: LOGIN, channel: 'inline' });
-      const took = performance.now() - started;
-      this.deliveryEstimateMs = this.deliveryEstimateMs === 0 ? took : this.deliveryEstimateMs * 0.8 + took * 0.2;
-    } else if (this.deliveryEstimateMs > 0) {
-      await sleep(this.deliveryEstimateMs);
+    } else {
+      // Addresses without a message are answered like the others (see InlineDelivery).
+      await this.inline.deliver(deliver ? message : null, startedAt);
     }
     return developerMode ? { expiresIn: ttlSeconds, developerCode: issued.code } : { expiresIn: ttlSeconds };
   }
 
   /** Stored mode: a random code, kept as a keyed hash; one live code per address. */
-  private async issueStored(email: string): Promise<IssuedCode> {
+  private async issueStored(email: string, origin: CodeRequestOrigin): Promise<IssuedCode> {
     const { store, otpTtl, resendCooldown, developerMode, otpLength } = this.config;
     const now = this.config.clock();
     const current = await store.findCode(email, LOGIN);
     if (current && current.sentAt + resendCooldown * 1000 > now) {
       throw new ResendCooldownException(Math.ceil((current.sentAt + resendCooldown * 1000 - now) / 1000));
     }
+    // After the cooldown check: a refused request must not spend the address's allowance.
+    await this.chargeAddress('send', email, origin);
     const code = developerMode ? developerCode(otpLength) : generateNumericCode(otpLength);
     const expiresAt = now + otpTtl * 1000;
     const next = await store.replaceCode(current, {
@@ -166,26 +158,56 @@ export class LoginCodeService {
   }
 
   /** Stateless mode: a derived code (see {@link StatelessLoginCodes}); nothing about it is stored. */
-  private async issueStateless(email: string): Promise<IssuedCode> {
+  private async issueStateless(email: string, origin: CodeRequestOrigin): Promise<IssuedCode> {
+    let issued: IssuedCode;
     try {
-      return await this.stateless.issue(email);
+      issued = await this.stateless.issue(email);
     } catch (error) {
       if (error instanceof StatelessCooldown) throw new ResendCooldownException(error.retryAfterSeconds);
       throw unavailableIfStorageDown(error);
     }
+    // The cooldown is a marker inside issue(), so the address is charged after it, and a
+    // refusal here takes the code (and its cooldown) back.
+    try {
+      await this.chargeAddress('send', email, origin);
+    } catch (error) {
+      await issued.undo();
+      throw error;
+    }
+    return issued;
+  }
+
+  /** Counts the request under the address's counters; 429 (with `retryAfterSeconds`) when over. */
+  private async chargeAddress(action: 'send' | 'verify', email: string, origin: CodeRequestOrigin): Promise<void> {
+    const verdict = await this.limiter.checkAddress(
+      action,
+      email,
+      origin.ip,
+      action === 'send' ? 'requestOtp' : 'verifyOtp',
+    );
+    if (!verdict.allowed) throw new TooManyRequestsException(verdict.retryAfter);
   }
 
   /**
    * Checks a code and returns the signed-in user (created and marked verified as needed).
    * Throws the same 401 for every failure.
    */
-  async verifyCode(email: string, code: string): Promise<StoredUser> {
+  async verifyCode(email: string, code: string, origin: CodeRequestOrigin = {}): Promise<StoredUser> {
+    const streak = await this.streak.check(email);
+    if (!streak.allowed) {
+      this.events.emit({ type: 'code.locked_out', email });
+      throw new UnauthorizedException(INVALID_CODE_MESSAGE);
+    }
+    await this.chargeAddress('verify', email, origin);
     if (this.config.codeMode === 'stateless') {
       try {
         await this.stateless.check(email, code);
       } catch (error) {
+        // Every refusal of a stateless check counts (it does not say why it refused).
+        if (error instanceof UnauthorizedException) await this.streak.recordFailure(email);
         throw unavailableIfStorageDown(error);
       }
+      if (streak.failures > 0) await this.streak.reset(email);
       return this.signIn(email);
     }
     const { store, maxAttempts, addressFailureLimit } = this.config;
@@ -210,6 +232,7 @@ export class LoginCodeService {
       throw new UnauthorizedException(INVALID_CODE_MESSAGE);
     }
     if (!hashesEqual(row.codeHash, submitted)) {
+      await this.streak.recordFailure(email);
       this.events.emit({ type: 'code.failed', email, reason: 'wrong' });
       throw new UnauthorizedException(INVALID_CODE_MESSAGE);
     }
@@ -217,6 +240,7 @@ export class LoginCodeService {
       this.events.emit({ type: 'code.failed', email, reason: 'already_used' });
       throw new UnauthorizedException(INVALID_CODE_MESSAGE);
     }
+    if (streak.failures > 0) await this.streak.reset(email);
     return this.signIn(email);
   }
 

@@ -68,6 +68,22 @@ describe('deriveStatelessCode', () => {
     expect(rejected).toBeGreaterThan(5);
   });
 
+  it('mixes in the epoch after the counter: another epoch, other codes; none, the plain derivation', () => {
+    const many = (epoch?: string) =>
+      Array.from({ length: 20 }, (_, i) => deriveStatelessCode(KEY, 'login', 'a@example.com', i, 9, epoch)).join();
+    expect(many('')).toBe(many());
+    expect(many('epoch-1')).not.toBe(many());
+    expect(many('epoch-1')).not.toBe(many('epoch-2'));
+    expect(many('epoch-1')).toBe(many('epoch-1'));
+    // The epoch follows the 8-byte counter, so it cannot be confused with the address.
+    const mac = createHmac('sha256', KEY)
+      .update(Buffer.concat([Buffer.from('login\0a@example.com\0'), Buffer.alloc(8), Buffer.from('e')]))
+      .digest();
+    const value = mac.readUInt32BE(mac[31]! & 0x0f) & 0x7fffffff;
+    if (value < 2147000000)
+      expect(deriveStatelessCode(KEY, 'login', 'a@example.com', 0, 6, 'e')).toBe(String(value % 1e6).padStart(6, '0'));
+  });
+
   it(`refuses digit counts outside 4..${MAX_STATELESS_CODE_DIGITS}`, () => {
     expect(() => deriveStatelessCode(KEY, 'login', 'a@b.c', 1, 10)).toThrow(RangeError);
     expect(() => deriveStatelessCode(KEY, 'login', 'a@b.c', 1, 3)).toThrow(RangeError);

@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger, ServiceUnavailableException, type OnApplicationShutdown } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import {
+  NoRecipientError,
   OTP_SENDER,
   PermanentDeliveryError,
   withoutCode,
@@ -49,12 +51,16 @@ export class CodeOutbox implements OnApplicationShutdown {
   }
 
   /**
-   * Queues a message. Throws 503 when the queue is full (the caller withdraws the code), so a
-   * stalled mail server turns into back-pressure rather than unbounded memory.
+   * Queues a message, giving its context a `deliveryId` when it has none. Throws 503 when the
+   * queue is full (the caller withdraws the code), so a stalled mail server turns into
+   * back-pressure rather than unbounded memory.
    */
   enqueue(message: OutboxMessage): void {
     this.assertCapacity();
-    this.queue.push(message);
+    // Fixed here, once per message, so every retry below carries the same id (receivers de-duplicate on it).
+    const context =
+      message.context.deliveryId === undefined ? { ...message.context, deliveryId: randomUUID() } : message.context;
+    this.queue.push({ ...message, context });
     this.pump();
   }
 
@@ -104,6 +110,16 @@ export class CodeOutbox implements OnApplicationShutdown {
         });
         return;
       } catch (error) {
+        if (error instanceof NoRecipientError) {
+          // Not a failure: no retry, and the code stays, as for an address that is never queued.
+          this.events.emit({
+            type: 'code.not_sent',
+            email: message.email,
+            purpose: message.context.purpose,
+            reason: error.reason,
+          });
+          return;
+        }
         const permanent = error instanceof PermanentDeliveryError;
         if (!permanent && attempt < retries) {
           // Exponential backoff with jitter, so retries of many messages do not arrive in step.

@@ -5,7 +5,7 @@ import {
   startRecordingServer,
   type RecordingServer,
 } from '../../../../test/support/network-peers.js';
-import { PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
+import { NoRecipientError, PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
 import { SmsOtpSender, type SmsOtpSenderOptions } from './sms-otp.sender.js';
 
 const ACCOUNT_SID = `AC${'0123456789abcdef'.repeat(2)}`;
@@ -98,9 +98,13 @@ describe('SmsOtpSender', () => {
     expect(calls).toEqual([['x@example.com', context]]);
   });
 
-  it('fails permanently without a number on file or with a number that is not E.164', async () => {
+  it('reports no recipient without a number on file, and fails permanently with a number that is not E.164', async () => {
+    expect(sms().resolvesRecipients).toBe(true);
     const missing = await failureOf(sms().send('nobody@example.com', '1', context));
-    expect(missing).toBeInstanceOf(PermanentDeliveryError);
+    // Not a failure: the module answers as for an unknown address (no 503).
+    expect(missing).toBeInstanceOf(NoRecipientError);
+    expect(missing).not.toBeInstanceOf(PermanentDeliveryError);
+    expect((missing as NoRecipientError).reason).toBe('no_recipient');
     expect(missing.message).toContain('no phone number on file');
 
     const local = await failureOf(sms().send('bob@example.com', '1', context));
@@ -108,6 +112,26 @@ describe('SmsOtpSender', () => {
     expect(local.message).toContain('not E.164');
     expect(local.message).not.toContain('0791234567');
     expect(server.received).toHaveLength(0);
+  });
+
+  it('asks the per-number cap before each message, with the normalised number, and sends nothing when refused', async () => {
+    const asked: string[] = [];
+    let admit = true;
+    const limited: OtpDeliveryContext = {
+      ...context,
+      admitRecipient: async (recipient) => {
+        asked.push(recipient);
+        return admit;
+      },
+    };
+    await sms().send('ada@example.com', '482913', limited);
+    admit = false;
+    const refused = await failureOf(sms().send('ada@example.com', '482913', limited));
+    expect(refused).toBeInstanceOf(NoRecipientError);
+    expect((refused as NoRecipientError).reason).toBe('recipient_limit');
+    expect(refused.message).not.toContain('791234567');
+    expect(asked).toEqual(['+41791234567', '+41791234567']);
+    expect(server.received).toHaveLength(1);
   });
 
   it('maps 400 to PermanentDeliveryError with the provider message', async () => {

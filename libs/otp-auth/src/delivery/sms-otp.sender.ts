@@ -1,10 +1,18 @@
 import { isIP } from 'node:net';
 import { OtpMessageTemplates, type OtpMessageTemplatesOptions } from './message-templates.js';
-import { PermanentDeliveryError, type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import {
+  NoRecipientError,
+  PermanentDeliveryError,
+  type OtpDeliveryContext,
+  type OtpSender,
+} from './otp-sender.interface.js';
 
 /**
  * Finds the phone number for an email address: E.164 (`+41791234567`; spaces, dots, dashes and
  * parentheses are ignored), or `null` when there is none. A thrown error is passed on as is.
+ * Look the user up by the exact address (`store.findUserByEmail`), not with a query under the
+ * column's collation: on MySQL/MariaDB `kévin@example.com` would otherwise reach the phone of
+ * `kevin@example.com`.
  */
 export type SmsRecipientResolver = (email: string, context: OtpDeliveryContext) => Promise<string | null>;
 
@@ -45,12 +53,15 @@ const MAX_DETAIL_LENGTH = 300;
  * or `MessagingServiceSid`, and `Body`, with HTTP Basic auth. The library knows users by
  * email, so `resolveRecipient` supplies the number.
  *
- * A 3xx or 4xx answer (other than 429), no number on file or an invalid number is a
- * {@link PermanentDeliveryError}; 429, 5xx, timeouts and network errors are plain errors,
- * which callers may retry. Twilio has no idempotency key for messages, so a retry after a
- * timeout can send a second SMS.
+ * No number on file, and a number whose cap (`delivery.recipientLimit`) is reached, are a
+ * {@link NoRecipientError}: the module answers as for an unknown address. A 3xx or 4xx answer
+ * (other than 429) or an invalid number is a {@link PermanentDeliveryError}; 429, 5xx, timeouts
+ * and network errors are plain errors, which callers may retry. Twilio has no idempotency key
+ * for messages, so a retry after a timeout can send a second SMS.
  */
 export class SmsOtpSender implements OtpSender {
+  /** Some addresses have no number: inline delivery answers at a fixed time (see {@link OtpSender}). */
+  readonly resolvesRecipients = true;
   private readonly endpoint: string;
   private readonly authorization: string;
   /** `From` or `MessagingServiceSid`. */
@@ -93,12 +104,15 @@ export class SmsOtpSender implements OtpSender {
 
   async send(email: string, code: string, context: OtpDeliveryContext): Promise<void> {
     const number = await this.options.resolveRecipient(email, context);
-    if (number === null || number === undefined || number === '') {
-      throw new PermanentDeliveryError('SMS delivery failed: no phone number on file');
-    }
+    // Like an unknown address: nothing to send, and nothing the requester may tell apart.
+    if (number === null || number === undefined || number === '') throw new NoRecipientError('no phone number on file');
     const to = String(number).replace(/[\s().-]/g, '');
     // The number is personal data: errors say what is wrong with it, not what it is.
     if (!E164.test(to)) throw new PermanentDeliveryError('SMS delivery failed: the phone number on file is not E.164');
+    // Per number, whichever address asked: look-alike addresses each have fresh per-address counters.
+    if (context.admitRecipient && !(await context.admitRecipient(to))) {
+      throw new NoRecipientError('the phone number has reached its message limit', 'recipient_limit');
+    }
 
     const body = new URLSearchParams({ To: to, ...this.sender, Body: this.templates.renderSms(code, context) });
     let response: Response;

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerError, type SMTPServerOptions } from 'smtp-server';
 import { OtpMessageTemplates } from './message-templates.js';
 import { PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
-import { SmtpOtpSender, type SmtpOtpSenderOptions } from './smtp-otp.sender.js';
+import { defaultSmtpRequireTls, SmtpOtpSender, type SmtpOtpSenderOptions } from './smtp-otp.sender.js';
 import { failureOf, freePort } from '../../../../test/support/network-peers.js';
 
 /** What the server got: the envelope, whether the session was encrypted, and the raw message. */
@@ -37,8 +37,19 @@ const PLAIN: SMTPServerOptions = { disabledCommands: ['STARTTLS'], authOptional:
 const servers: { close(callback: () => void): void }[] = [];
 const senders: SmtpOtpSender[] = [];
 
-/** Starts a real SMTP server on 127.0.0.1 and an ephemeral port. */
-async function startSmtp(options: SMTPServerOptions): Promise<{ port: number; mails: ReceivedMail[] }> {
+/**
+ * An IPv4 address of this machine that is not loopback, so a server listening there counts as
+ * remote for the sender; undefined on a machine with loopback only.
+ */
+const nonLoopbackAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((entry) => entry !== undefined && entry.family === 'IPv4' && !entry.internal)?.address;
+
+/** Starts a real SMTP server on `host` (127.0.0.1 by default) and an ephemeral port. */
+async function startSmtp(
+  options: SMTPServerOptions,
+  host = '127.0.0.1',
+): Promise<{ port: number; mails: ReceivedMail[] }> {
   const mails: ReceivedMail[] = [];
   const server = new SMTPServer({
     logger: false,
@@ -60,7 +71,7 @@ async function startSmtp(options: SMTPServerOptions): Promise<{ port: number; ma
     ...options,
   });
   servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return { port: (server.server.address() as AddressInfo).port, mails };
 }
 
@@ -353,6 +364,75 @@ describe('SmtpOtpSender', () => {
     expect(error).not.toBeInstanceOf(PermanentDeliveryError);
     expect(error.message).toMatch(/STARTTLS/i);
     expect(mails).toHaveLength(0);
+  });
+
+  describe('STARTTLS required by default to every host but loopback', () => {
+    it.each([
+      ['mail.example.com', true],
+      ['MAILPIT', true],
+      ['smtp.internal', true],
+      ['10.0.0.5', true],
+      ['192.0.2.2', true],
+      ['128.0.0.1', true],
+      ['127.evil.example', true],
+      ['fd00::2', true],
+      // Other spellings of loopback are not recognised, which errs towards encryption.
+      ['127.1', true],
+      ['::ffff:7f00:1', true],
+      ['mail.localhost', true],
+      ['localhost', false],
+      ['LocalHost', false],
+      ['localhost.', false],
+      ['127.0.0.1', false],
+      ['127.5.6.7', false],
+      ['::1', false],
+    ])('%s → %s', (host, expected) => {
+      expect(defaultSmtpRequireTls(host)).toBe(expected);
+    });
+
+    const remote = (name: string, test: (address: string) => Promise<void>) =>
+      it(name, async () => {
+        if (!nonLoopbackAddress) {
+          console.warn(`skipped "${name}": this machine has no non-loopback IPv4 address`);
+          return;
+        }
+        await test(nonLoopbackAddress);
+      });
+
+    remote('refuses clear text to a non-loopback server without STARTTLS, with no credentials', async (address) => {
+      const { port, mails } = await startSmtp(PLAIN, address);
+      const smtp = sender({ url: `smtp://${address}:${port}`, from: 'no-reply@acme.test' });
+      const error = await failureOf(smtp.send('a@example.com', '271828', context));
+      // Retryable: the code is withdrawn and the client gets a 503, like any outage.
+      expect(error).not.toBeInstanceOf(PermanentDeliveryError);
+      expect(error.message).toMatch(/STARTTLS/i);
+      expect(error.message).not.toContain('271828');
+      expect(mails).toHaveLength(0);
+    });
+
+    remote('sends in clear text to that server with the explicit opt-out tls.requireTLS: false', async (address) => {
+      const { port, mails } = await startSmtp(PLAIN, address);
+      const smtp = sender({ url: `smtp://${address}:${port}`, from: 'no-reply@acme.test', tls: { requireTLS: false } });
+      await smtp.send('a@example.com', '161803', context);
+      expect(mails).toHaveLength(1);
+      expect(mails[0]!.secure).toBe(false);
+      expect(codeIn(parseMail(mails[0]!.raw).text)).toBe('161803');
+    });
+  });
+
+  it('gives every attempt at one message the same Message-ID, from its deliveryId', async () => {
+    const { port, mails } = await startSmtp(PLAIN);
+    const smtp = sender({ url: `smtp://127.0.0.1:${port}`, from: 'no-reply@acme.test' });
+    const deliveryId = '6f1c1f55-3a4e-4d8e-9a57-0c4c3c1f2b10';
+    await smtp.send('a@example.com', '111111', { ...context, deliveryId });
+    await smtp.send('a@example.com', '111111', { ...context, deliveryId });
+    await smtp.send('a@example.com', '222222', { ...context, deliveryId: 'not <a> valid id' });
+    const ids = mails.map((mail) => parseMail(mail.raw).headers.get('message-id'));
+    expect(ids[0]).toBe(`<${deliveryId}@acme.test>`);
+    expect(ids[1]).toBe(ids[0]);
+    // An id that cannot be part of a Message-ID is left out; nodemailer makes one up.
+    expect(ids[2]).toMatch(/^<[^<>\s]+@[^<>\s]+>$/);
+    expect(ids[2]).not.toBe(ids[0]);
   });
 
   it('reuses pooled connections, survives idle timeouts and closes', async () => {

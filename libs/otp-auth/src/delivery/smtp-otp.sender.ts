@@ -15,9 +15,14 @@ export interface SmtpTlsOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   /**
    * `smtp://` only: fail unless the server upgrades to TLS with STARTTLS, instead of going on in
-   * clear text. Default `true` when the URL carries credentials and the host is not loopback
-   * (a password must not cross a network in clear text), else `false` (e.g. Mailpit on
-   * 127.0.0.1:1025). Set `false` explicitly for a trusted relay without TLS.
+   * clear text (the mail carries a working sign-in code, and the URL's password may follow it).
+   * A failure is retryable, so the code is withdrawn and the client gets a 503.
+   * `false` is the explicit opt-out for a relay without TLS on a network you trust (e.g. Mailpit
+   * in a Docker network): the sender still upgrades when the server offers STARTTLS, but no
+   * longer insists. `smtps://` is TLS from the first byte and ignores this.
+   *
+   * @default `true` unless the host is loopback (`localhost`, `127.0.0.0/8`, `::1`); see
+   * {@link defaultSmtpRequireTls}.
    */
   requireTLS?: boolean;
 }
@@ -57,7 +62,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
  * Sends codes by email over SMTP with nodemailer. A 5xx reply refusing the message (a rejected
  * recipient or sender, a message refused after DATA) becomes {@link PermanentDeliveryError};
  * 4xx replies, timeouts, connection and TLS failures, and refused logins are plain errors,
- * which callers may retry. Error messages never contain the password of `url`.
+ * which callers may retry. Error messages never contain the password of `url`. An `smtp://`
+ * server that is not on loopback must upgrade with STARTTLS unless `tls.requireTLS` is `false`
+ * (see {@link defaultSmtpRequireTls}): a sign-in code never crosses a network in clear text by default.
  */
 export class SmtpOtpSender implements OtpSender, OnModuleDestroy {
   private readonly transporter: Transporter;
@@ -93,7 +100,8 @@ export class SmtpOtpSender implements OtpSender, OnModuleDestroy {
       port: server.port,
       secure: server.secure,
       auth: server.user ? { user: server.user, pass: server.pass } : undefined,
-      requireTLS: tls.requireTLS ?? (server.user !== undefined && !isLoopback(server.host)),
+      // An explicit `tls.requireTLS` wins either way; smtps:// is encrypted before any command.
+      requireTLS: !server.secure && (tls.requireTLS ?? defaultSmtpRequireTls(server.host)),
       tls: {
         rejectUnauthorized: tls.rejectUnauthorized ?? true,
         minVersion: tls.minVersion ?? 'TLSv1.2',
@@ -132,6 +140,12 @@ export class SmtpOtpSender implements OtpSender, OnModuleDestroy {
         html: message.html,
         // RFC 3834: keeps vacation responders from answering.
         headers: { 'Auto-Submitted': 'auto-generated' },
+        // One Message-ID for every attempt at this message, so a mailbox that got an attempt
+        // whose answer was lost can drop the retry as a duplicate.
+        ...(context.deliveryId !== undefined &&
+          /^[\w.-]{1,128}$/.test(context.deliveryId) && {
+            messageId: `<${context.deliveryId}@${this.from.address.split('@')[1]!}>`,
+          }),
       });
     } catch (error) {
       throw this.deliveryError(error);
@@ -270,8 +284,19 @@ function resolveTemplates(options: SmtpOtpSenderOptions, from: { name: string; a
   return new OtpMessageTemplates({ ...options.templates, appName });
 }
 
-function isLoopback(host: string): boolean {
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
+/**
+ * Whether {@link SmtpOtpSender} insists on STARTTLS for an `smtp://` host when `tls.requireTLS`
+ * is not set: `true` for every host except loopback (`localhost`, `127.0.0.0/8`, `::1`), where
+ * clear text crosses no network. Names are not resolved: a name such as `mailpit`,
+ * `smtp.internal` or `mail.localhost` (which not every resolver maps to loopback) counts as
+ * remote even if it points at this machine, and so does any other spelling of an address
+ * (`127.1`, `::ffff:7f00:1`); both err on the side of encryption.
+ *
+ * @param host - The host of the `smtp://` URL, without brackets (`::1`, not `[::1]`).
+ */
+export function defaultSmtpRequireTls(host: string): boolean {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  if (name === 'localhost') return false;
+  if (isIP(name) === 4) return !name.startsWith('127.');
+  return name !== '::1';
 }

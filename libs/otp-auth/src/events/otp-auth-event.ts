@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { CleanupReport } from '../store/otp-auth-store.interface.js';
+import type { NoRecipientReason } from '../delivery/otp-sender.interface.js';
 
 /** Why a code or second factor was refused. */
 export type RefusalReason = 'no_code' | 'expired' | 'wrong' | 'attempts_exhausted' | 'already_used';
@@ -15,6 +16,8 @@ export type SessionRevocationReason =
   | 'logout_all'
   | 'refresh_reuse'
   | 'second_factor_enabled'
+  /** Ended on request (`end_other_sessions`) by another session of the user changing its 2FA. */
+  | 'other_sessions_ended'
   | 'second_factor_missing'
   | 'user_gone'
   | 'max_age'
@@ -28,9 +31,15 @@ export type SessionRevocationReason =
 export type OtpAuthEvent =
   | { type: 'code.sent'; email: string; purpose: string; channel: 'inline' | 'outbox' }
   | { type: 'code.delivery_failed'; email: string; purpose: string; permanent: boolean; error: string }
+  /**
+   * The sender found nowhere to send (`no_recipient`, e.g. no phone on file) or the destination's
+   * cap was reached (`recipient_limit`); the requester got the usual answer.
+   */
+  | { type: 'code.not_sent'; email: string; purpose: string; reason: NoRecipientReason }
   | { type: 'code.verified'; email: string; userId: string }
   | { type: 'code.failed'; email: string; reason: RefusalReason }
   | { type: 'code.locked_out'; email: string }
+  | { type: 'code.failure_limit_reached'; email: string; failures: number }
   | { type: 'session.created'; userId: string; sessionId: string; amr: readonly string[] }
   | { type: 'session.revoked'; sessionId: string; reason: SessionRevocationReason }
   | { type: 'refresh.reuse_detected'; userId: string; sessionId: string }

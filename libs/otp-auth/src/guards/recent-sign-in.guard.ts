@@ -26,6 +26,15 @@ export const DEFAULT_RECENT_SIGN_IN_MAX_AGE = 900;
 /** Metadata value of the module's TOTP enrolment routes: the window is `totp.enrollmentMaxAuthAge`. */
 export const TOTP_ENROLLMENT_WINDOW = 'totp-enrollment';
 
+/**
+ * Metadata value of the module's `totp/disable` and `totp/backup-codes` routes: the window is
+ * `totp.managementMaxAuthAge`.
+ */
+export const TOTP_MANAGEMENT_WINDOW = 'totp-management';
+
+/** A {@link RequireRecentSignIn} window: seconds, or one of the module's TOTP settings. */
+export type RecentSignInWindow = number | typeof TOTP_ENROLLMENT_WINDOW | typeof TOTP_MANAGEMENT_WINDOW;
+
 /** The RFC 9470 error code of a session whose sign-in is too old for the route. */
 export const INSUFFICIENT_USER_AUTHENTICATION = 'insufficient_user_authentication';
 
@@ -43,7 +52,8 @@ function describeSeconds(seconds: number): string {
 /**
  * Admits requests whose session signed in at most N seconds ago (the access token's `auth_time`,
  * which refreshing keeps), so a stolen access or refresh token alone cannot perform the action.
- * N comes from {@link RequireRecentSignIn} (the TOTP enrolment routes: `totp.enrollmentMaxAuthAge`). Otherwise 401 with
+ * N comes from {@link RequireRecentSignIn} (the TOTP enrolment routes: `totp.enrollmentMaxAuthAge`;
+ * `disable` and `backup-codes`: `totp.managementMaxAuthAge`). Otherwise 401 with
  * the RFC 9470 step-up answer: `WWW-Authenticate: Bearer error="insufficient_user_authentication",
  * max_age=N`; the client signs in again (refreshing does not help). Run after `OtpAuthGuard`.
  */
@@ -55,14 +65,16 @@ export class RecentSignInGuard implements CanActivate {
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const window = this.reflector.getAllAndOverride<number | typeof TOTP_ENROLLMENT_WINDOW | undefined>(
-      RECENT_SIGN_IN_MAX_AGE,
-      [context.getHandler(), context.getClass()],
-    );
+    const window = this.reflector.getAllAndOverride<RecentSignInWindow | undefined>(RECENT_SIGN_IN_MAX_AGE, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
     const maxAge =
       window === TOTP_ENROLLMENT_WINDOW
         ? this.config.totp.enrollmentMaxAuthAge
-        : (window ?? DEFAULT_RECENT_SIGN_IN_MAX_AGE);
+        : window === TOTP_MANAGEMENT_WINDOW
+          ? this.config.totp.managementMaxAuthAge
+          : (window ?? DEFAULT_RECENT_SIGN_IN_MAX_AGE);
     const claims = this.getRequest(context)?.otpAuth?.claims;
     if (!claims) throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
     if (maxAge === null) return true;
@@ -103,13 +115,18 @@ export class RecentSignInGuard implements CanActivate {
 /**
  * Requires a valid access token whose session signed in at most `maxAgeSeconds` ago (default
  * 900, whatever `totp.enrollmentMaxAuthAge` says): for actions a stolen token must not be able to take, such as
- * enrolling an authenticator (the module's TOTP routes use it), changing the email address or
+ * enrolling an authenticator or turning it off (the module's TOTP routes use it, with
+ * {@link TOTP_ENROLLMENT_WINDOW} and {@link TOTP_MANAGEMENT_WINDOW}), changing the email address or
  * deleting the account. A token stolen within the window still passes; the window bounds that.
  */
 export function RequireRecentSignIn(
-  maxAgeSeconds: number | typeof TOTP_ENROLLMENT_WINDOW = DEFAULT_RECENT_SIGN_IN_MAX_AGE,
+  maxAgeSeconds: RecentSignInWindow = DEFAULT_RECENT_SIGN_IN_MAX_AGE,
 ): MethodDecorator & ClassDecorator {
-  if (maxAgeSeconds !== TOTP_ENROLLMENT_WINDOW && (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 1)) {
+  if (
+    maxAgeSeconds !== TOTP_ENROLLMENT_WINDOW &&
+    maxAgeSeconds !== TOTP_MANAGEMENT_WINDOW &&
+    (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 1)
+  ) {
     throw new Error(`RequireRecentSignIn: maxAgeSeconds must be a positive integer (got ${String(maxAgeSeconds)}).`);
   }
   return applyDecorators(

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import {
   Body,
   Controller,
@@ -44,7 +45,8 @@ import { writeTokenResponse } from './token-response.js';
 import { OtpValidationPipe } from './body-validation.pipe.js';
 import { isMfaChallenge } from '../totp/mfa-challenge.service.js';
 import { OtpRateLimitGuard } from '../rate-limits/otp-rate-limit.guard.js';
-import { RateLimited } from '../rate-limits/otp-rate-limiter.js';
+import { RateLimited, TooManyRequestsException } from '../rate-limits/otp-rate-limiter.js';
+import { resolveClientIp } from '../rate-limits/client-ip.js';
 
 const REQUEST_OTP_MESSAGE = 'If the address can sign in, a code is on its way.';
 
@@ -74,11 +76,12 @@ export class OtpAuthRoutes {
   @ApiTooManyRequestsResponse({ description: 'Inside the resend cooldown, or over a rate limit; see Retry-After.' })
   @ApiServiceUnavailableResponse({ description: 'The code could not be delivered; nothing was stored.' })
   async requestOtp(
+    @Req() request: AuthRequest,
     @Body() body: RequestOtpBodyDto,
     @Res({ passthrough: true }) response: AuthResponse,
   ): Promise<RequestOtpResponseDto> {
     try {
-      const result = await this.auth.requestOtp(body.email, { locale: body.locale });
+      const result = await this.auth.requestOtp(body.email, { locale: body.locale, ip: this.clientIp(request) });
       if (result.developerCode !== undefined) {
         return {
           message: `Developer mode: your code is ${result.developerCode}.`,
@@ -88,10 +91,7 @@ export class OtpAuthRoutes {
       }
       return { message: REQUEST_OTP_MESSAGE, expires_in: result.expiresIn };
     } catch (error) {
-      if (error instanceof ResendCooldownException) {
-        response.header('Retry-After', String(error.retryAfterSeconds));
-      }
-      throw error;
+      throw withRetryAfter(error, response);
     }
   }
 
@@ -106,10 +106,16 @@ export class OtpAuthRoutes {
   @ApiOkResponse({ type: TokenResponseDto, description: 'Tokens, or `{mfa_required, mfa_token}` for users with TOTP.' })
   @ApiUnauthorizedResponse({ description: 'Wrong, expired, used or locked code, or unknown address.' })
   async verifyOtp(
+    @Req() request: AuthRequest,
     @Body() body: VerifyOtpDto,
     @Res({ passthrough: true }) response: AuthResponse,
   ): Promise<TokenResponseDto | MfaRequiredResponseDto> {
-    const result = await this.auth.verifyOtp(body.email, body.code);
+    let result;
+    try {
+      result = await this.auth.verifyOtp(body.email, body.code, { ip: this.clientIp(request) });
+    } catch (error) {
+      throw withRetryAfter(error, response);
+    }
     if (isMfaChallenge(result)) {
       return { mfa_required: true, mfa_token: result.mfaToken, expires_in: result.expiresIn };
     }
@@ -171,6 +177,12 @@ export class OtpAuthRoutes {
     return { message: 'Logged out everywhere', revoked_sessions: revoked };
   }
 
+  /** The client's address as the rate limits see it (`rateLimits.trustProxy`). */
+  private clientIp(request: AuthRequest): string | undefined {
+    const raw = (request as { raw?: IncomingMessage }).raw ?? (request as unknown as IncomingMessage);
+    return resolveClientIp(raw, this.config.rateLimits.trustProxy);
+  }
+
   /** Cookie first (when cookies are in use), then body (when bodies are). */
   private presentedRefreshToken(request: AuthRequest, body: RefreshTokenBodyDto | undefined): string | undefined {
     return this.cookieToken(request) ?? this.bodyToken(body);
@@ -190,6 +202,14 @@ export class OtpAuthRoutes {
   private tokenResponse(tokens: SessionTokens, response: AuthResponse): TokenResponseDto {
     return writeTokenResponse(this.config, tokens, response);
   }
+}
+
+/** A 429 from the service (cooldown or an address counter) answers with its `Retry-After`. */
+function withRetryAfter(error: unknown, response: AuthResponse): unknown {
+  if (error instanceof ResendCooldownException || error instanceof TooManyRequestsException) {
+    response.header('Retry-After', String(error.retryAfterSeconds));
+  }
+  return error;
 }
 
 /** The routes under a prefix; a fresh class per module so several prefixes can coexist. */

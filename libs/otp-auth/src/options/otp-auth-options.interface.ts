@@ -1,7 +1,7 @@
 import type { Provider, Type } from '@nestjs/common';
 import type { OtpSendFunction, OtpSender } from '../delivery/otp-sender.interface.js';
 import type { TimedOtpAuthEvent } from '../events/otp-auth-event.js';
-import type { RateLimitOptions } from '../rate-limits/rate-limit-rules.js';
+import type { RateLimitOptions, RateLimitRule } from '../rate-limits/rate-limit-rules.js';
 import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import type { RevocationBroadcaster } from '../tokens/revocation-broadcaster.interface.js';
 
@@ -40,6 +40,13 @@ export interface StatelessCodeOptions {
   window?: number;
   /** Earlier windows whose codes are still accepted (clock skew, slow mail). Default 1. */
   drift?: number;
+  /**
+   * Whether several instances serve sign-ins. Then startup refuses markers in memory (each
+   * instance would accept a code once): use `RedisRateLimitStorage`. Default: true when
+   * `revocationBroadcaster` is set (a sign of several instances), else false, which only logs a
+   * warning when the markers are in memory.
+   */
+  multiInstance?: boolean;
 }
 
 /** How codes reach the sender. */
@@ -60,6 +67,38 @@ export interface DeliveryOptions {
   maxQueue?: number;
   /** Outbox: how long shutdown waits for queued messages. Default 5000 ms. */
   shutdownGraceMs?: number;
+  /**
+   * Inline, with {@link DeliveryOptions.uniformTiming} on: the fixed time in milliseconds after
+   * which `request-otp` answers, for every address (1 to 60000). Addresses that get a message
+   * wait for delivery up to this deadline, then get the answer anyway while delivery goes on in
+   * the background (a failure after it is reported by `code.delivery_failed` and the log, and the
+   * code is withdrawn); addresses that get none wait exactly this long. Choose it above your
+   * provider's usual latency, or most requests finish delivery in the background.
+   * @default 1000
+   */
+  responseDeadline?: number;
+  /**
+   * Inline: answer every `request-otp` at `responseDeadline`, whatever happened to the message,
+   * so that response time, status and body never tell whether the address got one. A delivery
+   * failure then answers like a success (reported by `code.delivery_failed`), not with 503.
+   * Default: on when a response could otherwise differ by address, i.e. with
+   * `autoCreateUser: false` or a sender that resolves recipients (`SmsOtpSender`, see
+   * `OtpSender.resolvesRecipients`); off otherwise, where every address gets a message. Set
+   * `true` for a `sendOtp` function that may find nowhere to send (throws `NoRecipientError`).
+   * `false` turns it off even then: unknown addresses are then answered at once, which tells them apart.
+   * @default undefined (automatic)
+   */
+  uniformTiming?: boolean;
+  /**
+   * Messages per destination (what a sender resolved, e.g. a phone number), whichever addresses
+   * asked: one rule `{ limit, window }` (seconds) or several, or `false`. Counted in the
+   * rate-limit storage under a keyed hash of the destination (also when `rateLimits.enabled` is
+   * false: a gateway cannot see destinations). A refused message is not sent and the requester
+   * gets the usual answer; `rate_limit.exceeded` (scope `deliver-recipient`) and `code.not_sent`
+   * report it. Senders apply it through `OtpDeliveryContext.admitRecipient` (`SmsOtpSender` does).
+   * @default [{ limit: 5, window: 600 }, { limit: 20, window: 86400 }] (what one address may get)
+   */
+  recipientLimit?: RateLimitRule | RateLimitRule[] | false;
 }
 
 /** Endpoints for other services: token introspection and the gateway check. */
@@ -104,6 +143,14 @@ export interface TotpOptions {
    * check off. Default 900 (15 min). `RequireRecentSignIn` applies the same check, with its own window, to your routes.
    */
   enrollmentMaxAuthAge?: number | false;
+  /**
+   * Turning two-factor off (`disable`) and replacing the backup codes (`backup-codes`) need a
+   * sign-in at most this many seconds old, with the same 401 step-up answer as enrolment, on top
+   * of a current authenticator or backup code: a stolen session (access or refresh token) alone
+   * cannot remove or take over the second factor (ASVS 5.0 7.5.1). `false` turns the check off.
+   * @default the value of `enrollmentMaxAuthAge` (900, 15 min; off when that is `false`)
+   */
+  managementMaxAuthAge?: number | false;
   /**
    * Users for whom a second factor is mandatory: `VerifiedUserGuard` answers 403 to their sessions
    * without one. Method syntax: takes your own user type. Default: nobody.
@@ -170,6 +217,16 @@ export interface OtpAuthModuleOptions {
    * does not buy new guesses. Default `{ max: 10, window: 3600 }`.
    */
   addressFailureLimit?: { max: number; window: number };
+  /**
+   * Wrong codes in a row for one address, across codes and windows, until a code is accepted
+   * (NIST SP 800-63B 5.2.2 allows at most 100). After `backoffAfter` of them each further guess
+   * must wait twice as long as the one before (1 s, 2 s, 4 s ... up to an hour); at `max` no code
+   * is accepted for the address until `window` seconds after the streak began, and
+   * `code.failure_limit_reached` is emitted so the app can tell the owner
+   * (`OtpAuthService.resetFailureStreak` lifts it). Kept in the rate-limit storage, so several
+   * instances need a shared one. Default `{ max: 100, backoffAfter: 10, window: 2_592_000 }` (30 days).
+   */
+  consecutiveFailures?: { max?: number; backoffAfter?: number; window?: number };
   /** Create users on their first successful sign-in. Default true. */
   autoCreateUser?: boolean;
   /** Default `cookie`. With `both`, a cookie wins over a body token. */

@@ -171,6 +171,29 @@ describe('resolveOtpAuthOptions', () => {
     }
   });
 
+  it('totp.managementMaxAuthAge: follows enrollmentMaxAuthAge unless set, false turns it off, 0 or a fraction is refused', () => {
+    expect(resolve().totp.managementMaxAuthAge).toBe(900);
+    expect(resolve({ totp: { enrollmentMaxAuthAge: 300 } }).totp.managementMaxAuthAge).toBe(300);
+    expect(resolve({ totp: { enrollmentMaxAuthAge: false } }).totp.managementMaxAuthAge).toBeNull();
+    expect(resolve({ totp: { managementMaxAuthAge: 60 } }).totp).toMatchObject({
+      enrollmentMaxAuthAge: 900,
+      managementMaxAuthAge: 60,
+    });
+    expect(resolve({ totp: { enrollmentMaxAuthAge: false, managementMaxAuthAge: 120 } }).totp).toMatchObject({
+      enrollmentMaxAuthAge: null,
+      managementMaxAuthAge: 120,
+    });
+    expect(resolve({ totp: { managementMaxAuthAge: false } }).totp).toMatchObject({
+      enrollmentMaxAuthAge: 900,
+      managementMaxAuthAge: null,
+    });
+    for (const bad of [0, 1.5, -1]) {
+      expect(errorOf(() => resolve({ totp: { managementMaxAuthAge: bad } })).message).toBe(
+        `OtpAuthModule: \`totp.managementMaxAuthAge\` must be an integer from 1 to 31622400 (got ${bad}).`,
+      );
+    }
+  });
+
   it('sessionMaxAge: 30 days by default (capping a longer refreshTokenTtl); an explicit one is at least refreshTokenTtl', () => {
     expect(resolve().sessionMaxAge).toBe(2_592_000);
     expect(resolve({ sessionMaxAge: 300, refreshTokenTtl: 60 }).sessionMaxAge).toBe(300);
@@ -283,6 +306,77 @@ describe('resolveOtpAuthOptions', () => {
     expect(await resolved.getAdditionalClaims({ role: 'admin' })).toEqual({ role: 'admin' });
   });
 
+  describe('stateless.multiInstance', () => {
+    const broadcaster = { publish: async () => undefined, subscribe: async () => undefined };
+    it('is implied by a revocation broadcaster, an explicit value wins, and it must be a boolean', () => {
+      expect(resolve().stateless.multiInstance).toBe(false);
+      expect(resolve({ revocationBroadcaster: broadcaster }).stateless.multiInstance).toBe(true);
+      expect(resolve({ stateless: { multiInstance: true } }).stateless.multiInstance).toBe(true);
+      expect(
+        resolve({ revocationBroadcaster: broadcaster, stateless: { multiInstance: false } }).stateless.multiInstance,
+      ).toBe(false);
+      expect(() => resolve({ stateless: { multiInstance: 'yes' as unknown as boolean } })).toThrow(
+        '`stateless.multiInstance` must be true or false',
+      );
+    });
+  });
+
+  describe('delivery: uniform timing and the per-recipient cap', () => {
+    it('defaults: a 1 s deadline, automatic uniform timing, what one address may get per recipient', () => {
+      const { delivery } = resolve();
+      expect(delivery.responseDeadline).toBe(1000);
+      expect(delivery.uniformTiming).toBe('auto');
+      expect(delivery.recipientLimit).toEqual([
+        { limit: 5, window: 600 },
+        { limit: 20, window: 86_400 },
+      ]);
+    });
+
+    it('takes a deadline, a forced setting, one rule, several or none', () => {
+      const delivery = resolve({ delivery: { responseDeadline: 250, uniformTiming: true } }).delivery;
+      expect(delivery).toMatchObject({ responseDeadline: 250, uniformTiming: true });
+      expect(resolve({ delivery: { recipientLimit: { limit: 3, window: 3600 } } }).delivery.recipientLimit).toEqual([
+        { limit: 3, window: 3600 },
+      ]);
+      expect(resolve({ delivery: { recipientLimit: [{ limit: 1, window: 60 }] } }).delivery.recipientLimit).toEqual([
+        { limit: 1, window: 60 },
+      ]);
+      expect(resolve({ delivery: { recipientLimit: false } }).delivery.recipientLimit).toEqual([]);
+    });
+
+    it('refuses a deadline that is not whole milliseconds from 1 to 60000, saying what it is for', () => {
+      for (const bad of [0, 1.5, 60_001, '500' as unknown as number]) {
+        expect(() => resolve({ delivery: { responseDeadline: bad } })).toThrow(
+          /^OtpAuthModule: `delivery.responseDeadline` must be a whole number of milliseconds from 1 to 60000 \(got .+\): the time at which request-otp answers/,
+        );
+      }
+      expect(() => resolve({ delivery: { uniformTiming: 'yes' as unknown as boolean } })).toThrow(
+        '`delivery.uniformTiming` must be true, false or left out',
+      );
+    });
+
+    it('refuses malformed recipient limits with the path of the bad rule', () => {
+      expect(() => resolve({ delivery: { recipientLimit: [] } })).toThrow(
+        '`delivery.recipientLimit` must be { limit, window } (window in seconds), a non-empty list of them, or false (got []).',
+      );
+      expect(() =>
+        resolve({
+          delivery: {
+            recipientLimit: [
+              { limit: 5, window: 600 },
+              { limit: 0, window: 60 },
+            ],
+          },
+        }),
+      ).toThrow('`delivery.recipientLimit[1].limit` must be an integer from 1 to 10000000 (got 0).');
+      expect(() =>
+        resolve({
+          delivery: { recipientLimit: { limit: 5, windw: 60 } as unknown as { limit: number; window: number } },
+        }),
+      ).toThrow('unknown option `delivery.recipientLimit.windw`; did you mean `delivery.recipientLimit.window`?');
+    });
+  });
+
   describe('unknown keys', () => {
     /** Options with keys the types do not have, as a JavaScript caller or a loose factory gives them. */
     const loose = (extra: Record<string, unknown>) => extra as Partial<OtpAuthModuleOptions>;
@@ -335,7 +429,7 @@ describe('resolveOtpAuthOptions', () => {
       [
         { rateLimits: { verify: { perEmailDaily: false } } },
         // A send-only scope in the verify scopes: nothing there is close, so the message lists them.
-        'unknown option `rateLimits.verify.perEmailDaily`; `rateLimits.verify` takes `perEmail`, `perIp`, `global`.',
+        'unknown option `rateLimits.verify.perEmailDaily`; `rateLimits.verify` takes `perEmail`, `perEmailTotal`, `perIp`, `perIpv6Prefix56`, `perIpv6Prefix48`, `global`.',
       ],
       [
         { rateLimits: { verify: { perIp: { limt: 5, window: 60 } } } },

@@ -46,11 +46,12 @@ export interface ResolvedOtpAuthOptions {
   readonly sessionIdleTimeout: number | null;
   readonly otpLength: number;
   readonly codeMode: 'stored' | 'stateless';
-  readonly stateless: { readonly window: number; readonly drift: number };
+  readonly stateless: { readonly window: number; readonly drift: number; readonly multiInstance: boolean };
   readonly otpTtl: number;
   readonly maxAttempts: number;
   readonly resendCooldown: number;
   readonly addressFailureLimit: { readonly max: number; readonly window: number };
+  readonly consecutiveFailures: { readonly max: number; readonly backoffAfter: number; readonly window: number };
   readonly autoCreateUser: boolean;
   readonly refreshTokenDelivery: RefreshTokenDelivery;
   readonly cookie: {
@@ -80,10 +81,12 @@ export interface ResolvedOtpAuthOptions {
     readonly backupCodeCount: number;
     /** Seconds, or null when enrolment does not look at the sign-in's age. */
     readonly enrollmentMaxAuthAge: number | null;
+    /** Seconds, or null when `disable` and `backup-codes` do not look at the sign-in's age. */
+    readonly managementMaxAuthAge: number | null;
     readonly required: (user: object) => boolean;
   };
   readonly rateLimits: ResolvedRateLimits;
-  readonly delivery: Required<DeliveryOptions>;
+  readonly delivery: ResolvedDeliveryOptions;
   readonly tokenEndpoints: { readonly introspectionApiKeys: readonly string[]; readonly verify: boolean };
   readonly previousSecrets: readonly string[];
   readonly getAdditionalClaims: (user: object) => AdditionalClaims | Promise<AdditionalClaims>;
@@ -92,6 +95,26 @@ export interface ResolvedOtpAuthOptions {
   /** Seconds between automatic cleanups, or null when they are off. */
   readonly cleanupInterval: number | null;
 }
+
+/** {@link DeliveryOptions} after defaults and validation. */
+export interface ResolvedDeliveryOptions extends Readonly<
+  Required<Omit<DeliveryOptions, 'uniformTiming' | 'recipientLimit'>>
+> {
+  /** `'auto'` until the module knows its sender: on with `autoCreateUser: false` or a sender that resolves recipients. */
+  readonly uniformTiming: boolean | 'auto';
+  /** Empty when off. */
+  readonly recipientLimit: readonly RateLimitRule[];
+}
+
+/** Defaults of the delivery options (documented in {@link DeliveryOptions}). */
+export const DELIVERY_DEFAULTS = {
+  responseDeadline: 1000,
+  // One destination gets no more than one address may (`rateLimits.send.perEmail` / `perEmailDaily`).
+  recipientLimit: [
+    { limit: 5, window: 600 },
+    { limit: 20, window: 86_400 },
+  ],
+} as const;
 
 /** Defaults, from the original library where they are sound. */
 export const OTP_AUTH_DEFAULTS = {
@@ -104,6 +127,7 @@ export const OTP_AUTH_DEFAULTS = {
   maxAttempts: 5,
   resendCooldown: 60,
   addressFailureLimit: { max: 10, window: 3600 },
+  consecutiveFailures: { max: 100, backoffAfter: 10, window: 30 * 24 * 3600 },
   autoCreateUser: true,
   developerMode: false,
   refreshTokenDelivery: 'cookie',
@@ -135,13 +159,17 @@ const RATE_LIMIT_RULE_KEYS = { limit: true, window: true } as const satisfies Re
 
 const RATE_LIMIT_SCOPE_KEYS = {
   perEmail: RATE_LIMIT_RULE_KEYS,
+  perEmailTotal: RATE_LIMIT_RULE_KEYS,
   perIp: RATE_LIMIT_RULE_KEYS,
+  perIpv6Prefix56: RATE_LIMIT_RULE_KEYS,
+  perIpv6Prefix48: RATE_LIMIT_RULE_KEYS,
   global: RATE_LIMIT_RULE_KEYS,
 } as const satisfies Record<keyof RateLimitScopes, KnownOptionKeys>;
 
 const SEND_RATE_LIMIT_SCOPE_KEYS = {
   ...RATE_LIMIT_SCOPE_KEYS,
   perEmailDaily: RATE_LIMIT_RULE_KEYS,
+  perEmailDailyTotal: RATE_LIMIT_RULE_KEYS,
 } as const satisfies Record<keyof SendRateLimitScopes, KnownOptionKeys>;
 
 const RATE_LIMIT_KEYS = {
@@ -174,6 +202,7 @@ const TOTP_KEYS = {
   mfaMaxAttempts: true,
   backupCodeCount: true,
   enrollmentMaxAuthAge: true,
+  managementMaxAuthAge: true,
   required: true,
 } as const satisfies Record<keyof TotpOptions, true>;
 
@@ -184,6 +213,10 @@ const DELIVERY_KEYS = {
   concurrency: true,
   maxQueue: true,
   shutdownGraceMs: true,
+  responseDeadline: true,
+  uniformTiming: true,
+  // A rule or a list of rules: checked by resolveDelivery.
+  recipientLimit: true,
 } as const satisfies Record<keyof DeliveryOptions, true>;
 
 const TOKEN_ENDPOINT_KEYS = { introspectionApiKeys: true, verify: true } as const satisfies Record<
@@ -191,7 +224,15 @@ const TOKEN_ENDPOINT_KEYS = { introspectionApiKeys: true, verify: true } as cons
   true
 >;
 
-const STATELESS_KEYS = { window: true, drift: true } as const satisfies Record<keyof StatelessCodeOptions, true>;
+const STATELESS_KEYS = { window: true, drift: true, multiInstance: true } as const satisfies Record<
+  keyof StatelessCodeOptions,
+  true
+>;
+
+const CONSECUTIVE_FAILURES_KEYS = { max: true, backoffAfter: true, window: true } as const satisfies Record<
+  keyof NonNullable<OtpAuthModuleOptions['consecutiveFailures']>,
+  true
+>;
 
 const ADDRESS_FAILURE_LIMIT_KEYS = { max: true, window: true } as const satisfies Record<
   keyof NonNullable<OtpAuthModuleOptions['addressFailureLimit']>,
@@ -215,6 +256,7 @@ const OPTION_KEYS = {
   maxAttempts: true,
   resendCooldown: true,
   addressFailureLimit: ADDRESS_FAILURE_LIMIT_KEYS,
+  consecutiveFailures: CONSECUTIVE_FAILURES_KEYS,
   autoCreateUser: true,
   refreshTokenDelivery: true,
   cookie: COOKIE_KEYS,
@@ -419,6 +461,14 @@ function resolveBroadcaster(broadcaster: RevocationBroadcaster | undefined): Rev
   return broadcaster;
 }
 
+/** `stateless.multiInstance`: an explicit boolean wins; else a revocation broadcaster implies several instances. */
+function resolveMultiInstance(value: boolean | undefined, broadcaster: RevocationBroadcaster | undefined): boolean {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new OtpAuthConfigurationError(`\`stateless.multiInstance\` must be true or false (got ${String(value)}).`);
+  }
+  return value ?? broadcaster !== undefined;
+}
+
 /** Rate-limit settings after defaults. */
 export interface ResolvedRateLimits {
   readonly enabled: boolean;
@@ -472,18 +522,55 @@ function resolveRateLimits(options: RateLimitOptions = {}): ResolvedRateLimits {
     send: {
       perEmail: rule('rateLimits.send.perEmail', send.perEmail, d.send.perEmail),
       perEmailDaily: rule('rateLimits.send.perEmailDaily', send.perEmailDaily, d.send.perEmailDaily),
+      perEmailTotal: rule('rateLimits.send.perEmailTotal', send.perEmailTotal, d.send.perEmailTotal),
+      perEmailDailyTotal: rule(
+        'rateLimits.send.perEmailDailyTotal',
+        send.perEmailDailyTotal,
+        d.send.perEmailDailyTotal,
+      ),
       perIp: rule('rateLimits.send.perIp', send.perIp, d.send.perIp),
+      perIpv6Prefix56: rule('rateLimits.send.perIpv6Prefix56', send.perIpv6Prefix56, d.send.perIpv6Prefix56),
+      perIpv6Prefix48: rule('rateLimits.send.perIpv6Prefix48', send.perIpv6Prefix48, d.send.perIpv6Prefix48),
       global: rule('rateLimits.send.global', send.global, d.send.global),
     },
     verify: {
       perEmail: rule('rateLimits.verify.perEmail', verify.perEmail, d.verify.perEmail),
+      perEmailTotal: rule('rateLimits.verify.perEmailTotal', verify.perEmailTotal, d.verify.perEmailTotal),
       perIp: rule('rateLimits.verify.perIp', verify.perIp, d.verify.perIp),
+      perIpv6Prefix56: rule('rateLimits.verify.perIpv6Prefix56', verify.perIpv6Prefix56, d.verify.perIpv6Prefix56),
+      perIpv6Prefix48: rule('rateLimits.verify.perIpv6Prefix48', verify.perIpv6Prefix48, d.verify.perIpv6Prefix48),
       global: rule('rateLimits.verify.global', verify.global, d.verify.global),
     },
   };
 }
 
-function resolveDelivery(options: DeliveryOptions = {}): Required<DeliveryOptions> {
+/** `delivery.recipientLimit`: one rule, several, or false (none). */
+function resolveRecipientLimit(value: DeliveryOptions['recipientLimit']): RateLimitRule[] {
+  const name = 'delivery.recipientLimit';
+  if (value === false) return [];
+  if (value === undefined) return DELIVERY_DEFAULTS.recipientLimit.map((r) => ({ ...r }));
+  const rules: readonly RateLimitRule[] = Array.isArray(value) ? value : [value];
+  if (value === null || typeof value !== 'object' || rules.length === 0) {
+    throw new OtpAuthConfigurationError(
+      `\`${name}\` must be { limit, window } (window in seconds), a non-empty list of them, or false (got ${Array.isArray(value) ? '[]' : String(value)}).`,
+    );
+  }
+  return rules.map((r, i) => {
+    const at = Array.isArray(value) ? `${name}[${i}]` : name;
+    if (r === null || typeof r !== 'object') {
+      throw new OtpAuthConfigurationError(`\`${at}\` must be { limit, window } (window in seconds).`);
+    }
+    for (const key of Object.keys(r)) {
+      if (key !== 'limit' && key !== 'window') throw unknownOption(at, key, ['limit', 'window']);
+    }
+    return {
+      limit: integer(`${at}.limit`, r.limit, r.limit, 1, 10_000_000),
+      window: integer(`${at}.window`, r.window, r.window, 1, YEAR),
+    };
+  });
+}
+
+function resolveDelivery(options: DeliveryOptions = {}): ResolvedDeliveryOptions {
   const mode = options.mode ?? 'inline';
   if (mode !== 'inline' && mode !== 'outbox') {
     throw new OtpAuthConfigurationError(`\`delivery.mode\` must be 'inline' or 'outbox' (got ${String(mode)}).`);
@@ -495,7 +582,31 @@ function resolveDelivery(options: DeliveryOptions = {}): Required<DeliveryOption
     concurrency: integer('delivery.concurrency', options.concurrency, 4, 1, 1000),
     maxQueue: integer('delivery.maxQueue', options.maxQueue, 10_000, 1, 10_000_000),
     shutdownGraceMs: integer('delivery.shutdownGraceMs', options.shutdownGraceMs, 5000, 0, 600_000),
+    responseDeadline: resolveResponseDeadline(options.responseDeadline),
+    uniformTiming: resolveUniformTiming(options.uniformTiming),
+    recipientLimit: resolveRecipientLimit(options.recipientLimit),
   };
+}
+
+function resolveResponseDeadline(value: number | undefined): number {
+  const deadline = value ?? DELIVERY_DEFAULTS.responseDeadline;
+  if (typeof deadline !== 'number' || !Number.isInteger(deadline) || deadline < 1 || deadline > 60_000) {
+    throw new OtpAuthConfigurationError(
+      `\`delivery.responseDeadline\` must be a whole number of milliseconds from 1 to 60000 (got ${String(deadline)}): ` +
+        `the time at which request-otp answers every address when responses are uniformly timed; e.g. 1000 for one second, above your provider's usual latency.`,
+    );
+  }
+  return deadline;
+}
+
+function resolveUniformTiming(value: boolean | undefined): boolean | 'auto' {
+  if (value === undefined) return 'auto';
+  if (typeof value !== 'boolean') {
+    throw new OtpAuthConfigurationError(
+      `\`delivery.uniformTiming\` must be true, false or left out (automatic: on with \`autoCreateUser: false\` or a sender that resolves recipients) (got ${String(value)}).`,
+    );
+  }
+  return value;
 }
 
 function resolveTokenEndpoints(options: TokenEndpointOptions = {}): ResolvedOtpAuthOptions['tokenEndpoints'] {
@@ -531,6 +642,10 @@ function resolveTotp(totp: TotpOptions = {}): ResolvedOtpAuthOptions['totp'] {
   if (totp.required !== undefined && typeof totp.required !== 'function') {
     throw new OtpAuthConfigurationError('`totp.required` must be a function `(user) => boolean`.');
   }
+  const enrollmentMaxAuthAge =
+    totp.enrollmentMaxAuthAge === false
+      ? null
+      : integer('totp.enrollmentMaxAuthAge', totp.enrollmentMaxAuthAge, 900, 1, YEAR);
   return {
     issuer,
     window: integer('totp.window', totp.window, 1, 0, 10),
@@ -542,10 +657,14 @@ function resolveTotp(totp: TotpOptions = {}): ResolvedOtpAuthOptions['totp'] {
     mfaTokenTtl: integer('totp.mfaTokenTtl', totp.mfaTokenTtl, 300, 30, 3600),
     mfaMaxAttempts: integer('totp.mfaMaxAttempts', totp.mfaMaxAttempts, 5, 1, 100),
     backupCodeCount: integer('totp.backupCodeCount', totp.backupCodeCount, 10, 1, 50),
-    enrollmentMaxAuthAge:
-      totp.enrollmentMaxAuthAge === false
+    enrollmentMaxAuthAge,
+    // Follows enrolment unless set: an app that turned that check off expects this one off too.
+    managementMaxAuthAge:
+      totp.managementMaxAuthAge === false
         ? null
-        : integer('totp.enrollmentMaxAuthAge', totp.enrollmentMaxAuthAge, 900, 1, YEAR),
+        : totp.managementMaxAuthAge === undefined
+          ? enrollmentMaxAuthAge
+          : integer('totp.managementMaxAuthAge', totp.managementMaxAuthAge, 900, 1, YEAR),
     required: totp.required?.bind(totp) ?? (() => false),
   };
 }
@@ -628,6 +747,24 @@ export function resolveOtpAuthOptions(
     max: integer('addressFailureLimit.max', limit.max, OTP_AUTH_DEFAULTS.addressFailureLimit.max, 1, 10_000),
     window: integer('addressFailureLimit.window', limit.window, OTP_AUTH_DEFAULTS.addressFailureLimit.window, 1, YEAR),
   };
+  const streak = options.consecutiveFailures ?? {};
+  if (streak === null || typeof streak !== 'object') {
+    throw new OtpAuthConfigurationError(
+      '`consecutiveFailures` must be an object with `max`, `backoffAfter`, `window`.',
+    );
+  }
+  const streakDefaults = OTP_AUTH_DEFAULTS.consecutiveFailures;
+  const consecutiveFailures = {
+    max: integer('consecutiveFailures.max', streak.max, streakDefaults.max, 1, 100_000),
+    backoffAfter: integer(
+      'consecutiveFailures.backoffAfter',
+      streak.backoffAfter,
+      streakDefaults.backoffAfter,
+      0,
+      100_000,
+    ),
+    window: integer('consecutiveFailures.window', streak.window, streakDefaults.window, 60, YEAR),
+  };
   if (options.getAdditionalClaims !== undefined && typeof options.getAdditionalClaims !== 'function') {
     throw new OtpAuthConfigurationError('`getAdditionalClaims` must be a function `(user) => claims`.');
   }
@@ -677,11 +814,13 @@ export function resolveOtpAuthOptions(
     stateless: {
       window: integer('stateless.window', options.stateless?.window, 300, 30, 3600),
       drift: integer('stateless.drift', options.stateless?.drift, 1, 0, 5),
+      multiInstance: resolveMultiInstance(options.stateless?.multiInstance, options.revocationBroadcaster),
     },
     otpTtl: integer('otpTtl', options.otpTtl, OTP_AUTH_DEFAULTS.otpTtl, 1, 24 * 3600),
     maxAttempts,
     resendCooldown: integer('resendCooldown', options.resendCooldown, OTP_AUTH_DEFAULTS.resendCooldown, 0, 24 * 3600),
     addressFailureLimit,
+    consecutiveFailures,
     autoCreateUser: options.autoCreateUser ?? OTP_AUTH_DEFAULTS.autoCreateUser,
     refreshTokenDelivery: delivery,
     cookie: {

@@ -3,7 +3,13 @@ import { Controller, Get, type INestApplication, Module, Req } from '@nestjs/com
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
-import { compileTrustProxy, rateLimitKeyForIp, resolveClientIp, type TrustProxy } from './client-ip.js';
+import {
+  compileTrustProxy,
+  rateLimitKeyForIp,
+  rateLimitKeysForIpv6Prefixes,
+  resolveClientIp,
+  type TrustProxy,
+} from './client-ip.js';
 
 /** The parts of a Node request the resolver reads. */
 function req(remoteAddress: string | undefined, forwardedFor?: unknown): IncomingMessage {
@@ -96,6 +102,28 @@ describe('resolveClientIp', () => {
     expect(compileTrustProxy(PROXY)).toBe(compileTrustProxy(PROXY));
     expect(compileTrustProxy(3)).toBe(compileTrustProxy(3));
     expect(compileTrustProxy(false)).toBeUndefined();
+  });
+});
+
+describe('rateLimitKeysForIpv6Prefixes', () => {
+  it('keys IPv6 by /56 and /48 as well, whatever the spelling', () => {
+    expect(rateLimitKeysForIpv6Prefixes('2001:db8:1:2a3::1')).toEqual({
+      prefix56: '2001:db8:1:200::/56',
+      prefix48: '2001:db8:1::/48',
+    });
+    // Another /64 of the same /56, and of the same /48 only.
+    expect(rateLimitKeysForIpv6Prefixes('2001:0DB8:0001:02ff:ffff::')).toEqual({
+      prefix56: '2001:db8:1:200::/56',
+      prefix48: '2001:db8:1::/48',
+    });
+    expect(rateLimitKeysForIpv6Prefixes('2001:db8:1:300::1')?.prefix56).toBe('2001:db8:1:300::/56');
+    expect(rateLimitKeysForIpv6Prefixes('2001:db8:2::1')?.prefix48).toBe('2001:db8:2::/48');
+  });
+
+  it('has no prefixes for IPv4, IPv4-mapped IPv6 or non-addresses', () => {
+    expect(rateLimitKeysForIpv6Prefixes('203.0.113.9')).toBeUndefined();
+    expect(rateLimitKeysForIpv6Prefixes('::ffff:203.0.113.9')).toBeUndefined();
+    expect(rateLimitKeysForIpv6Prefixes('garbage')).toBeUndefined();
   });
 });
 

@@ -120,6 +120,22 @@ export function rateLimitKeyForIp(ip: string): string {
   return `${hex(groups[0]!)}:${hex(groups[1]!)}:${hex(groups[2]!)}:${hex(groups[3]!)}::/64`;
 }
 
+/**
+ * The /56 and /48 keys of an IPv6 address, for the counters beside the /64 one: a customer is
+ * often given a /56 or a /48 and can step through its 256 or 65,536 /64s. `undefined` for IPv4
+ * (and IPv4-mapped IPv6) and for input that is not an IP address.
+ */
+export function rateLimitKeysForIpv6Prefixes(ip: string): { prefix56: string; prefix48: string } | undefined {
+  if (isIPv4(ip)) return undefined;
+  const groups = ipv6Groups(ip);
+  if (!groups || isV4Mapped(groups)) return undefined;
+  const [a, b, c, d] = groups as [number, number, number, number];
+  return {
+    prefix56: `${hex(a)}:${hex(b)}:${hex(c)}:${hex(d & 0xff00)}::/56`,
+    prefix48: `${hex(a)}:${hex(b)}:${hex(c)}::/48`,
+  };
+}
+
 function hex(group: number): string {
   return group.toString(16);
 }

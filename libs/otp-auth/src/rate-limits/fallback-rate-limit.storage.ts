@@ -3,6 +3,7 @@ import { RateLimitUnavailableError } from './rate-limit-unavailable.error.js';
 
 export { RateLimitUnavailableError };
 import type {
+  MarkerStorageReport,
   RateLimitCounter,
   RateLimitCounterState,
   RateLimitDecision,
@@ -174,6 +175,33 @@ export class FallbackRateLimitStorage implements RateLimitStorage {
       if (error instanceof RangeError) throw error;
       this.markDown(error, 'consume');
       return this.incrementWhileDown();
+    } finally {
+      if (probe) this.probing = false;
+    }
+  }
+
+  /** The primary's: markers never go to the local storage. */
+  describeMarkers(): Promise<MarkerStorageReport> {
+    const detail = 'a primary storage that does not describe its markers';
+    return this.primary.describeMarkers?.() ?? Promise.resolve({ shared: true, mayEvict: undefined, detail });
+  }
+
+  /** Fails closed like {@link increment}: a per-instance epoch would disagree with other instances. */
+  async getOrSet(key: string, value: string, ttlMs: number, now: number): Promise<string> {
+    if (!this.primary.getOrSet) throw new TypeError('FallbackRateLimitStorage: the primary storage has no getOrSet');
+    let probe = false;
+    if (this.downUntil !== 0) {
+      if (this.probing || performance.now() < this.downUntil) return this.incrementWhileDown().then(() => value);
+      this.probing = probe = true;
+    }
+    try {
+      const stored = await withTimeout(this.primary.getOrSet(key, value, ttlMs, now), this.timeoutMs);
+      this.markUp();
+      return stored;
+    } catch (error) {
+      if (error instanceof RangeError) throw error;
+      this.markDown(error, 'consume');
+      return this.incrementWhileDown().then(() => value);
     } finally {
       if (probe) this.probing = false;
     }

@@ -1,4 +1,5 @@
 import type {
+  MarkerStorageReport,
   RateLimitCounter,
   RateLimitCounterState,
   RateLimitDecision,
@@ -86,7 +87,7 @@ export class InMemoryRateLimitStorage implements RateLimitStorage {
   }
 
   /** Exact fixed-lifetime counters of {@link increment}, bounded by `maxKeys` too. */
-  private readonly markers = new Map<string, { count: number; expiresAt: number }>();
+  private readonly markers = new Map<string, { count: number; expiresAt: number; value?: string }>();
   private lastMarkerSweep = Number.NEGATIVE_INFINITY;
 
   /**
@@ -115,6 +116,27 @@ export class InMemoryRateLimitStorage implements RateLimitStorage {
   read(key: string, now: number): Promise<number> {
     const marker = this.markers.get(key);
     return Promise.resolve(marker !== undefined && marker.expiresAt > now ? marker.count : 0);
+  }
+
+  /** Kept with the {@link increment} markers: same bound, never evicted live, synchronous so atomic. */
+  getOrSet(key: string, value: string, ttlMs: number, now: number): Promise<string> {
+    let marker = this.markers.get(key);
+    if (marker === undefined || marker.expiresAt <= now) {
+      // Validates, bounds and creates the marker synchronously; rejects when it could not.
+      const created = this.increment(key, ttlMs, now);
+      marker = this.markers.get(key);
+      if (marker === undefined) return created.then(() => value);
+    } else if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) {
+      return Promise.reject(new RangeError(`rate limit: ttlMs must be a positive integer, got ${ttlMs}`));
+    }
+    marker.value ??= value;
+    marker.expiresAt = Math.max(marker.expiresAt, now + ttlMs);
+    return Promise.resolve(marker.value);
+  }
+
+  /** Per-process markers, never evicted (a full map answers 503 instead). */
+  describeMarkers(): Promise<MarkerStorageReport> {
+    return Promise.resolve({ shared: false, mayEvict: false, detail: 'in-memory (this process only)' });
   }
 
   /** Number of counters held (at most `maxKeys`). */

@@ -3,7 +3,6 @@ import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
-import { normalizeEmail } from '../codes/normalize-email.js';
 import { resolveClientIp } from './client-ip.js';
 import {
   OtpRateLimiter,
@@ -14,7 +13,6 @@ import {
 
 /** The parts of an Express or Fastify request/response the guard touches. */
 interface LimitedRequest {
-  readonly body?: unknown;
   readonly raw?: IncomingMessage;
 }
 interface LimitedResponse {
@@ -23,8 +21,10 @@ interface LimitedResponse {
 
 /**
  * Applies {@link OtpRateLimiter} to routes marked with `@RateLimited(...)`: counts the request
- * under its email (from the body), client IP and the global counter; sets `RateLimit-Policy`,
- * `RateLimit` and, when refusing, `Retry-After`; refuses with 429.
+ * under the client's IP (and IPv6 prefixes) and the global counter; sets `RateLimit-Policy`,
+ * `RateLimit` and, when refusing, `Retry-After`; refuses with 429. It runs before the body is
+ * validated, so it never charges an address: the service does that for requests that pass
+ * validation and the resend cooldown (see {@link OtpRateLimiter.checkAddress}).
  */
 @Injectable()
 export class OtpRateLimitGuard implements CanActivate {
@@ -43,13 +43,11 @@ export class OtpRateLimitGuard implements CanActivate {
     const http = context.switchToHttp();
     const request = http.getRequest<LimitedRequest>();
     const response = http.getResponse<LimitedResponse>();
-    const body = request.body as { email?: unknown } | undefined;
-    const email = typeof body?.email === 'string' ? normalizeEmail(body.email) : undefined;
     const raw = request.raw ?? (request as unknown as IncomingMessage);
     const ip = resolveClientIp(raw, this.config.rateLimits.trustProxy);
     // Storage down under 'fail-closed' throws RateLimitUnavailableException: the module's 503
     // filter adds Retry-After, as for every OtpServiceUnavailableException.
-    const verdict = await this.limiter.check(action, { email: email || undefined, ip }, context.getHandler().name);
+    const verdict = await this.limiter.checkClient(action, ip, context.getHandler().name);
     if (verdict.headers) {
       for (const [name, value] of Object.entries(verdict.headers))
         if (value !== undefined) response.header(name, value);

@@ -20,7 +20,7 @@ import {
   type RateLimitCounter,
   type RateLimitStorage,
 } from './rate-limit-storage.interface.js';
-import { rateLimitKeyForIp } from './client-ip.js';
+import { rateLimitKeyForIp, rateLimitKeysForIpv6Prefixes } from './client-ip.js';
 import { OtpServiceUnavailableException } from '../store/store-unavailable.js';
 
 /** What a request does, for rate limiting: send a code, or check a code / second factor. */
@@ -32,6 +32,26 @@ export interface RateLimitSubject {
   readonly email?: string;
   /** Client IP address. */
   readonly ip?: string;
+}
+
+/** One counter and the scope name it is reported under (`send-ip`, `verify-email-total`). */
+interface NamedCounter {
+  readonly name: string;
+  readonly counter: RateLimitCounter;
+}
+
+function counter(
+  into: NamedCounter[],
+  action: RateLimitedAction,
+  name: string,
+  rule: RateLimitRule | false,
+  id: string,
+): void {
+  if (rule === false) return;
+  into.push({
+    name: `${action}-${name}`,
+    counter: { key: `${action}:${name}:${id}`, limit: rule.limit, windowMs: rule.window * 1000 },
+  });
 }
 
 /** The outcome of {@link OtpRateLimiter.check}: the headers to send, and whether to proceed. */
@@ -110,27 +130,74 @@ export class OtpRateLimiter implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Counts one request of `action` for `subject`, under every configured counter at once.
+   * Counts one request of `action` for `subject`, under every configured counter at once: the
+   * client's and, when the subject names an address, the address's.
    * @throws RateLimitUnavailableException (503) when storage is down under `'fail-closed'`.
    */
-  async check(action: RateLimitedAction, subject: RateLimitSubject, route: string = action): Promise<RateLimitVerdict> {
-    if (!this.config.rateLimits.enabled) return { allowed: true, headers: undefined, retryAfter: 0 };
-    const counters: RateLimitCounter[] = [];
-    const names: string[] = [];
-    const add = (name: string, rule: RateLimitRule | false, id: string): void => {
-      if (rule === false) return;
-      counters.push({ key: `${action}:${name}:${id}`, limit: rule.limit, windowMs: rule.window * 1000 });
-      names.push(`${action}-${name}`);
-    };
+  check(action: RateLimitedAction, subject: RateLimitSubject, route: string = action): Promise<RateLimitVerdict> {
+    const counters = this.clientCounters(action, subject.ip);
+    if (subject.email !== undefined) counters.push(...this.addressCounters(action, subject.email, subject.ip));
+    return this.count(counters, route);
+  }
+
+  /**
+   * The client's own counters (per IP and IPv6 prefix) and the global one: what the route guard
+   * charges before the body is even read.
+   */
+  checkClient(action: RateLimitedAction, ip: string | undefined, route: string = action): Promise<RateLimitVerdict> {
+    return this.count(this.clientCounters(action, ip), route);
+  }
+
+  /**
+   * The address's counters, per (address, client network) and address-wide. Charged by the
+   * service only for a request that passed validation and the resend cooldown, so refusals never
+   * spend an owner's allowance. `ip` undefined (an app calling the service without one) counts
+   * all such calls as one client.
+   */
+  checkAddress(
+    action: RateLimitedAction,
+    email: string,
+    ip: string | undefined,
+    route: string = action,
+  ): Promise<RateLimitVerdict> {
+    return this.count(this.addressCounters(action, email, ip), route);
+  }
+
+  private clientCounters(action: RateLimitedAction, ip: string | undefined): NamedCounter[] {
     const scopes = this.config.rateLimits[action];
-    if (subject.email !== undefined) {
-      const id = this.keys.identityKeyOf(subject.email);
-      add('email', scopes.perEmail, id);
-      if ('perEmailDaily' in scopes) add('email-daily', scopes.perEmailDaily, id);
+    const counters: NamedCounter[] = [];
+    if (ip !== undefined) {
+      counter(counters, action, 'ip', scopes.perIp, rateLimitKeyForIp(ip));
+      const prefixes = rateLimitKeysForIpv6Prefixes(ip);
+      if (prefixes) {
+        counter(counters, action, 'ip56', scopes.perIpv6Prefix56, prefixes.prefix56);
+        counter(counters, action, 'ip48', scopes.perIpv6Prefix48, prefixes.prefix48);
+      }
     }
-    if (subject.ip !== undefined) add('ip', scopes.perIp, rateLimitKeyForIp(subject.ip));
-    add('global', scopes.global, 'all');
-    if (counters.length === 0) return { allowed: true, headers: undefined, retryAfter: 0 };
+    counter(counters, action, 'global', scopes.global, 'all');
+    return counters;
+  }
+
+  private addressCounters(action: RateLimitedAction, email: string, ip: string | undefined): NamedCounter[] {
+    const scopes = this.config.rateLimits[action];
+    const id = this.keys.identityKeyOf(email);
+    const network = ip === undefined ? 'none' : rateLimitKeyForIp(ip);
+    const counters: NamedCounter[] = [];
+    counter(counters, action, 'email', scopes.perEmail, `${id}:${network}`);
+    counter(counters, action, 'email-total', scopes.perEmailTotal, id);
+    if ('perEmailDaily' in scopes) {
+      counter(counters, action, 'email-daily', scopes.perEmailDaily, `${id}:${network}`);
+      counter(counters, action, 'email-daily-total', scopes.perEmailDailyTotal, id);
+    }
+    return counters;
+  }
+
+  private async count(named: readonly NamedCounter[], route: string): Promise<RateLimitVerdict> {
+    if (!this.config.rateLimits.enabled || named.length === 0) {
+      return { allowed: true, headers: undefined, retryAfter: 0 };
+    }
+    const counters = named.map((entry) => entry.counter);
+    const names = named.map((entry) => entry.name);
 
     let decision;
     try {

@@ -8,19 +8,35 @@ export interface RateLimitRule {
   window: number;
 }
 
-/** The counters applied to one kind of request; `false` switches a counter off. */
+/**
+ * The counters applied to one kind of request; `false` switches a counter off.
+ *
+ * Per-address counters are charged only for requests that pass validation and the resend
+ * cooldown, and they are kept per (address, client network): a stranger who names someone
+ * else's address spends their own allowance, not the owner's. `perEmailTotal` is the
+ * address-wide ceiling above them, across all clients.
+ */
 export interface RateLimitScopes {
-  /** Per email address (normalised, hashed before it is used as a key). */
+  /** Per email address and client network (IPv4 address, IPv6 /64); the address is hashed before use as a key. */
   perEmail?: RateLimitRule | false;
+  /** Per email address across all clients: the ceiling a distributed caller can reach. */
+  perEmailTotal?: RateLimitRule | false;
   /** Per client IP (IPv6 by /64). */
   perIp?: RateLimitRule | false;
+  /** Per IPv6 /56 (a typical home allocation), beside the /64 counter; IPv4 clients skip it. */
+  perIpv6Prefix56?: RateLimitRule | false;
+  /** Per IPv6 /48 (a typical site allocation), beside the /64 and /56 counters. */
+  perIpv6Prefix48?: RateLimitRule | false;
   /** All clients together: a ceiling on what the service sends or checks. */
   global?: RateLimitRule | false;
 }
 
-/** Sending adds a daily cap per destination against email bombing and SMS pumping. */
+/** Sending adds daily caps per destination against email bombing and SMS pumping. */
 export interface SendRateLimitScopes extends RateLimitScopes {
+  /** Per email address and client network, per day. */
   perEmailDaily?: RateLimitRule | false;
+  /** Per email address across all clients, per day. */
+  perEmailDailyTotal?: RateLimitRule | false;
 }
 
 /**
@@ -46,9 +62,18 @@ export interface RateLimitOptions {
    * cannot choose its own IP. Give a hop count or a list of addresses/CIDRs of your proxies.
    */
   trustProxy?: TrustProxy;
-  /** `request-otp`. Defaults: 5 per 10 min per email, 20 per day per email, 20 per 10 min per IP, 1000/min in all. */
+  /**
+   * `request-otp`. Defaults: per address and client network 5 per 10 min and 20 per day; per
+   * address in all 15 per 10 min and 50 per day; per IP 20 per 10 min (IPv6 /64), 60 per /56,
+   * 200 per /48; 1000/min in all.
+   */
   send?: SendRateLimitScopes;
-  /** `verify-otp` and `totp/verify`. Defaults: 10 per 10 min per email, 50 per 10 min per IP, 5000/min in all. */
+  /**
+   * `verify-otp` and `totp/verify`. Defaults: per address and client network 10 per 10 min; per
+   * address in all 30 per 10 min; per IP 50 per 10 min (IPv6 /64), 150 per /56, 500 per /48;
+   * 5000/min in all. Wrong codes are capped separately and address-wide (`addressFailureLimit`,
+   * `consecutiveFailures`).
+   */
   verify?: RateLimitScopes;
 }
 
@@ -57,12 +82,19 @@ export const RATE_LIMIT_DEFAULTS = {
   send: {
     perEmail: { limit: 5, window: 600 },
     perEmailDaily: { limit: 20, window: 86_400 },
+    perEmailTotal: { limit: 15, window: 600 },
+    perEmailDailyTotal: { limit: 50, window: 86_400 },
     perIp: { limit: 20, window: 600 },
+    perIpv6Prefix56: { limit: 60, window: 600 },
+    perIpv6Prefix48: { limit: 200, window: 600 },
     global: { limit: 1000, window: 60 },
   },
   verify: {
     perEmail: { limit: 10, window: 600 },
+    perEmailTotal: { limit: 30, window: 600 },
     perIp: { limit: 50, window: 600 },
+    perIpv6Prefix56: { limit: 150, window: 600 },
+    perIpv6Prefix48: { limit: 500, window: 600 },
     global: { limit: 5000, window: 60 },
   },
 } as const;

@@ -29,6 +29,20 @@ export interface RateLimitDecision {
   readonly counters: readonly RateLimitCounterState[];
 }
 
+/** What {@link RateLimitStorage.describeMarkers} reports. */
+export interface MarkerStorageReport {
+  /** True when every instance sees the same markers (Redis); false for one process's memory. */
+  readonly shared: boolean;
+  /**
+   * Whether live keys may be dropped to make room: false when never (memory, or Redis with
+   * `maxmemory-policy noeviction`), true when they may, undefined when unknown (e.g. `CONFIG`
+   * is disabled on a managed Redis, or Redis was unreachable).
+   */
+  readonly mayEvict: boolean | undefined;
+  /** For logs: e.g. `maxmemory-policy allkeys-lru`, or why it could not be read. */
+  readonly detail: string;
+}
+
 /**
  * Where rate-limit counters live: in memory for one instance, Redis for several.
  *
@@ -54,6 +68,20 @@ export interface RateLimitStorage {
   increment(key: string, ttlMs: number, now: number): Promise<number>;
   /** The current count of an {@link increment} key: 0 when absent or expired. */
   read(key: string, now: number): Promise<number>;
+  /**
+   * A value every instance agrees on (stateless mode's per-address epoch): the live value under
+   * `key`, or else `value`, stored by this call. Set-if-absent in one atomic step, so concurrent
+   * callers all get the first value stored. Either way the key then lives at least `ttlMs` more
+   * (extended, never shortened). Like {@link increment} markers: never dropped live, and wrappers
+   * fail closed while the backing store is down. Stateless mode refuses to start without it.
+   */
+  getOrSet?(key: string, value: string, ttlMs: number, now: number): Promise<string>;
+  /**
+   * What this storage guarantees about its markers, checked at startup in stateless mode (which
+   * refuses an evicting Redis and, on several instances, memory). Never throws: an unknown is
+   * reported as such.
+   */
+  describeMarkers?(): Promise<MarkerStorageReport>;
   /** Removes counters (e.g. an address's failure counter after a successful sign-in). */
   reset(keys: readonly string[]): Promise<void>;
   /**

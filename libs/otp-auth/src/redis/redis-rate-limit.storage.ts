@@ -1,5 +1,7 @@
+import { Logger } from '@nestjs/common';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import type {
+  MarkerStorageReport,
   RateLimitCounter,
   RateLimitCounterState,
   RateLimitDecision,
@@ -131,6 +133,21 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 `;
 
+const GET_OR_SET_SCRIPT_NAME = 'otpAuthGetOrSet';
+/** Set-if-absent and read in one step, extending (never shortening) the lifetime to ARGV[2] ms. */
+const GET_OR_SET_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v
+`;
+
+/** The only `maxmemory-policy` under which Redis never drops a live key to make room. */
+const NO_EVICTION = 'noeviction';
+
 /**
  * Counters in Redis, shared by every instance of the app: one Lua script call per consume,
  * whatever the number of counters (EVALSHA via ioredis `defineCommand`, which sends the script
@@ -151,6 +168,7 @@ export class RedisRateLimitStorage implements RateLimitStorage {
   private readonly keyPrefix: string;
   private readonly script: ConsumeScript;
   private readonly incrementScript: ConsumeScript;
+  private readonly getOrSetScript: ConsumeScript;
 
   constructor(options: RedisRateLimitStorageOptions) {
     if (options.client) {
@@ -173,6 +191,41 @@ export class RedisRateLimitStorage implements RateLimitStorage {
       this.client.defineCommand(INCREMENT_SCRIPT_NAME, { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
     }
     this.incrementScript = commands[INCREMENT_SCRIPT_NAME]!;
+    if (typeof commands[GET_OR_SET_SCRIPT_NAME] !== 'function') {
+      this.client.defineCommand(GET_OR_SET_SCRIPT_NAME, { numberOfKeys: 1, lua: GET_OR_SET_SCRIPT });
+    }
+    this.getOrSetScript = commands[GET_OR_SET_SCRIPT_NAME]!;
+  }
+
+  async getOrSet(key: string, value: string, ttlMs: number, now: number): Promise<string> {
+    assertValidNow(now);
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) {
+      throw new RangeError(`rate limit: ttlMs must be a positive integer, got ${ttlMs}`);
+    }
+    const reply = await this.getOrSetScript.call(this.client, this.keyPrefix + key, value, ttlMs);
+    if (typeof reply !== 'string') throw new Error('RedisRateLimitStorage: unexpected reply from the getOrSet script');
+    return reply;
+  }
+
+  /**
+   * Reads `maxmemory-policy`: anything but `noeviction` lets Redis drop live keys under memory
+   * pressure (the `volatile-*` policies too, as every key here has a TTL), which resets rate
+   * limits early and, for stateless codes, forgets that a code was used. Judged on the policy
+   * alone, whatever `maxmemory` is now: it can be set later, and managed services set it.
+   * `CONFIG` is often disabled on managed Redis; then `mayEvict` is undefined.
+   */
+  async describeMarkers(): Promise<MarkerStorageReport> {
+    try {
+      const reply: unknown = await this.client.config('GET', 'maxmemory-policy');
+      // [name, value] from one server; a cluster client asks one node, assumed configured like the others.
+      const policy = Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : undefined;
+      return policy === undefined
+        ? { shared: true, mayEvict: undefined, detail: 'CONFIG GET maxmemory-policy gave no answer' }
+        : { shared: true, mayEvict: policy !== NO_EVICTION, detail: `maxmemory-policy ${policy}` };
+    } catch (error) {
+      const message = (error as Error)?.message ?? String(error);
+      return { shared: true, mayEvict: undefined, detail: `CONFIG GET maxmemory-policy failed: ${message}` };
+    }
   }
 
   async increment(key: string, ttlMs: number, now: number): Promise<number> {
@@ -188,7 +241,8 @@ export class RedisRateLimitStorage implements RateLimitStorage {
   /**
    * Waits until the client is connected (connecting it if it was created with `lazyConnect`) and
    * loads the script, so the first requests neither fail on a connection still being set up (with
-   * `enableOfflineQueue: false`) nor pay for a NOSCRIPT round trip.
+   * `enableOfflineQueue: false`) nor pay for a NOSCRIPT round trip. Then checks the eviction
+   * policy ({@link describeMarkers}) and logs a warning unless it is `noeviction`.
    * @throws when Redis cannot be reached (first connection error, or after 5 s); the module logs it
    * and starts anyway, its failure policy applying until Redis answers.
    */
@@ -197,6 +251,17 @@ export class RedisRateLimitStorage implements RateLimitStorage {
     if (client.status === 'wait') await client.connect();
     else if (client.status !== 'ready') await whenReady(client, INIT_TIMEOUT_MS);
     await client.script('LOAD', CONSUME_SCRIPT);
+    const { mayEvict, detail } = await this.describeMarkers();
+    // Only a warning here: evicted counters weaken limits. Stateless mode refuses to start instead.
+    if (mayEvict === true) {
+      new Logger('OtpAuth').warn(
+        `Redis rate-limit storage: ${detail}; Redis may evict live counters and markers. Set \`maxmemory-policy noeviction\` (stateless codes refuse to start otherwise).`,
+      );
+    } else if (mayEvict === undefined) {
+      new Logger('OtpAuth').warn(
+        `Redis rate-limit storage: could not check the eviction policy (${detail}). Make sure \`maxmemory-policy\` is \`noeviction\`: evicted counters reset limits, evicted stateless markers make used codes valid again.`,
+      );
+    }
   }
 
   async consume(counters: readonly RateLimitCounter[], now: number): Promise<RateLimitDecision> {

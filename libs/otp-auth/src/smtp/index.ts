@@ -6,6 +6,7 @@
  */
 export {
   SmtpOtpSender,
+  defaultSmtpRequireTls,
   type SmtpOtpSenderOptions,
   type SmtpTlsOptions,
   type SmtpPoolSettings,

@@ -147,9 +147,16 @@ export class SessionService {
     await this.revocations.announce(entry);
   }
 
-  /** Revokes every session of a user; returns how many were live. */
-  async revokeAllForUser(userId: string, reason: SessionRevocationReason = 'logout_all'): Promise<number> {
-    const ids = await this.config.store.listActiveSessionIds(userId);
+  /**
+   * Revokes every session of a user, but `keepSessionId` when given (the caller's own, from its
+   * access token's `sid`); returns how many were live and revoked.
+   */
+  async revokeAllForUser(
+    userId: string,
+    reason: SessionRevocationReason = 'logout_all',
+    keepSessionId?: string,
+  ): Promise<number> {
+    const ids = (await this.config.store.listActiveSessionIds(userId)).filter((id) => id !== keepSessionId);
     // A fresh timestamp per entry: each is stamped when it is written, so other instances' pulls see it.
     for (const id of ids) await this.revoke(id, this.config.clock(), reason);
     return ids.length;

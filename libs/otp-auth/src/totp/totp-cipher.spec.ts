@@ -1,4 +1,5 @@
-import { BackupCodeHasher, newBackupCode, normalizeBackupCode, TotpCipher } from './totp-cipher.js';
+import { createHash, createHmac, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
+import { BACKUP_CODE_SCRYPT, BackupCodeHasher, newBackupCode, normalizeBackupCode, TotpCipher } from './totp-cipher.js';
 
 const SECRET_A = 'a'.repeat(32);
 const SECRET_B = 'b'.repeat(32);
@@ -197,5 +198,90 @@ describe('BackupCodeHasher', () => {
     expect(hash).not.toContain(normalizeBackupCode(code));
     expect(hash.toUpperCase()).not.toContain(normalizeBackupCode(code));
     expect(hash).not.toContain(salt);
+  });
+});
+
+describe('BackupCodeHasher, scrypt format (s1)', () => {
+  const hasher = new BackupCodeHasher(SECRET_A);
+  const codes = ['ABCDE-FGHJK', 'LMNPQ-RSTUV', 'WXYZ2-34567'];
+  const salt = randomBytes(16).toString('base64url');
+
+  /** The format computed independently: HMAC(HKDF key, label ‖ scrypt(code, salt; 2^14, 8, 1)). */
+  function expectedHash(secret: string, code: string, s: string): string {
+    const key = Buffer.from(hkdfSync('sha256', secret, 'nestjs-otp-auth/v1', 'backup-code-hash', 32));
+    const keyId = createHash('sha256').update(key).digest('hex').slice(0, 8);
+    const scrypted = scryptSync(normalizeBackupCode(code), s, 32, { N: 16384, r: 8, p: 1 });
+    const mac = createHmac('sha256', key).update('backup-code-scrypt-v1\0').update(scrypted).digest('base64url');
+    return `s1.${keyId}.${mac}`;
+  }
+
+  it('is HMAC-SHA256 (keyed by the secret) of scrypt(code, salt) with N = 2^14, r = 8, p = 1', async () => {
+    const hashes = await hasher.hashCodes(codes, salt);
+    expect(hashes).toEqual(codes.map((code) => expectedHash(SECRET_A, code, salt)));
+    expect(BACKUP_CODE_SCRYPT).toEqual({ N: 2 ** 14, r: 8, p: 1 });
+    for (const hash of hashes) {
+      // Fits the 64-character column of the TypeORM entity and migration.
+      expect(hash).toMatch(/^s1\.[0-9a-f]{8}\.[A-Za-z0-9_-]{43}$/);
+      expect(hash.length).toBeLessThanOrEqual(64);
+      expect(hash).not.toContain(normalizeBackupCode(codes[0]!));
+    }
+    expect(new Set(hashes).size).toBe(codes.length);
+  });
+
+  it('finds the matching record among a set, for normalized variants, comparing every one', async () => {
+    const hashes = await hasher.hashCodes(codes, salt);
+    const records = hashes.map((hash) => ({ salt, hash }));
+    expect(await hasher.findMatch('LMNPQ-RSTUV', records)).toBe(1);
+    expect(await hasher.findMatch('lmnpq rstuv', records)).toBe(1);
+    expect(await hasher.findMatch('WXYZ234567', records)).toBe(2);
+    expect(await hasher.findMatch('ABCDE-FGHJL', records)).toBe(-1);
+    expect(await hasher.findMatch('', records)).toBe(-1);
+    expect(await hasher.findMatch('ABCDE-FGHJK', [])).toBe(-1);
+    // Another salt, another secret, a tampered hash: no match.
+    expect(await hasher.findMatch('ABCDE-FGHJK', [{ salt: 'other', hash: hashes[0]! }])).toBe(-1);
+    expect(await new BackupCodeHasher(SECRET_B).findMatch('ABCDE-FGHJK', records)).toBe(-1);
+    expect(await hasher.findMatch('ABCDE-FGHJK', [{ salt, hash: hashes[0]!.slice(0, -1) }])).toBe(-1);
+    expect(await hasher.findMatch('ABCDE-FGHJK', [{ salt, hash: `s1.00000000.${hashes[0]!.slice(12)}` }])).toBe(-1);
+  });
+
+  it('keeps matching sets made under a previous secret, and only while it is listed', async () => {
+    const old = (await new BackupCodeHasher(SECRET_B).hashCodes(codes, salt)).map((hash) => ({ salt, hash }));
+    expect(await new BackupCodeHasher(SECRET_A, [SECRET_B]).findMatch(codes[2]!, old)).toBe(2);
+    expect(await new BackupCodeHasher(SECRET_A).findMatch(codes[2]!, old)).toBe(-1);
+  });
+
+  it('still verifies format-0 hashes (one fast HMAC, a salt per code), alone or beside s1 ones', async () => {
+    const legacy = codes.map((code, i) => ({ salt: `salt-${i}`, hash: hasher.hash(code, `salt-${i}`) }));
+    expect(await hasher.findMatch('wxyz2-34567', legacy)).toBe(2);
+    expect(await hasher.findMatch('ABCDE-FGHJL', legacy)).toBe(-1);
+    const mixed = [
+      ...legacy.slice(0, 1),
+      ...(await hasher.hashCodes(['QQQQQ-RRRRR'], salt)).map((hash) => ({ salt, hash })),
+    ];
+    expect(await hasher.findMatch('ABCDE-FGHJK', mixed)).toBe(0);
+    expect(await hasher.findMatch('QQQQQ-RRRRR', mixed)).toBe(1);
+  });
+
+  it('checks a code against a whole set with one scrypt, not one per code', async () => {
+    const many = Array.from({ length: 10 }, () => newBackupCode());
+    const set = (await hasher.hashCodes(many, salt)).map((hash) => ({ salt, hash }));
+    const median = async (records: { salt: string; hash: string }[]): Promise<number> => {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const start = performance.now();
+        await hasher.findMatch('ABCDE-FGHJK', records);
+        times.push(performance.now() - start);
+      }
+      return times.sort((a, b) => a - b)[2]!;
+    };
+    const one = await median(set.slice(0, 1));
+    const ten = await median(set);
+    // One scrypt per code would make ten about 10× one; one per set keeps them alike.
+    expect(ten).toBeLessThan(one * 4);
+    // Ten sets with their own salts do cost ten (what a salt per code would cost).
+    const salted = await Promise.all(
+      many.map(async (code, i) => ({ salt: `s${i}`, hash: (await hasher.hashCodes([code], `s${i}`))[0]! })),
+    );
+    expect(await median(salted)).toBeGreaterThan(one * 4);
   });
 });

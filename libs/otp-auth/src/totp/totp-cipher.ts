@@ -5,7 +5,9 @@ import {
   createHmac,
   hkdfSync,
   randomBytes,
+  scrypt,
   timingSafeEqual,
+  type ScryptOptions,
 } from 'node:crypto';
 
 const SALT = 'nestjs-otp-auth/v1';
@@ -84,8 +86,38 @@ export function normalizeBackupCode(code: string): string {
 }
 
 /**
- * Salted, keyed one-way hashes of backup codes, stored as `<key id>.<HMAC>` so codes made under a
- * secret listed in `previousSecrets` keep working after a rotation.
+ * scrypt cost of format `s1` backup-code hashes: N = 2^14, r = 8, p = 1 (16 MiB, about 30 ms on
+ * one core). Pinned by the format prefix: other parameters would be a new prefix, so stored
+ * hashes never need their parameters stored beside them.
+ */
+export const BACKUP_CODE_SCRYPT: Readonly<Required<Pick<ScryptOptions, 'N' | 'r' | 'p'>>> = { N: 2 ** 14, r: 8, p: 1 };
+
+/** Prefix of scrypt-based backup-code hashes: `s1.<key id>.<HMAC of the scrypt output>`. */
+const SCRYPT_FORMAT = 's1';
+
+/** A stored backup code as {@link BackupCodeHasher.findMatch} needs it. */
+export interface StoredBackupCodeHash {
+  readonly salt: string;
+  readonly hash: string;
+}
+
+/** The async (threadpool) scrypt, as a promise. */
+function scryptAsync(password: string, salt: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password, salt, 32, BACKUP_CODE_SCRYPT, (error, key) => (error ? reject(error) : resolve(key)));
+  });
+}
+
+/**
+ * Salted, keyed one-way hashes of backup codes.
+ *
+ * New codes ({@link hashCodes}) are stored as `s1.<key id>.<HMAC(key, scrypt(code, salt))>`: a
+ * slow salted hash (ASVS 5.0 6.5.2: the codes carry about 50 bits, under the 112 that would allow
+ * a fast hash), and a keyed one (the key is derived from the module secret, which is not in the
+ * database). All codes of a set share one random salt, so checking a code costs one scrypt
+ * whatever the set's size; the HMAC comes after the scrypt, so one scrypt also serves every key
+ * of `previousSecrets`. The older format `<key id>.<HMAC(key, salt, code)>` ({@link hash}, one
+ * salt per code) still verifies, so sets issued before keep working until used or replaced.
  */
 export class BackupCodeHasher {
   private readonly current: CipherKey;
@@ -100,10 +132,50 @@ export class BackupCodeHasher {
     this.all = [this.current, ...previousSecrets.map(derive)];
   }
 
+  /**
+   * The hashes of a new set of codes under one salt (format `s1`), in the codes' order. Runs the
+   * scrypts on the libuv threadpool, never on the event loop.
+   */
+  async hashCodes(codes: readonly string[], salt: string): Promise<string[]> {
+    // In parallel: a new set is rare (confirm, regenerate) and would otherwise take ~10 scrypts in a row.
+    const derived = await Promise.all(codes.map((code) => scryptAsync(normalizeBackupCode(code), salt)));
+    return derived.map((d) => `${SCRYPT_FORMAT}.${this.current.id}.${this.scryptMac(this.current.key, d)}`);
+  }
+
+  /**
+   * The index of the stored hash `code` matches, or -1. One scrypt per distinct salt among the
+   * `s1` hashes (one for a set made by {@link hashCodes}), and every candidate is compared, so
+   * the time taken does not tell which one matched.
+   */
+  async findMatch(code: string, candidates: readonly StoredBackupCodeHash[]): Promise<number> {
+    const normalized = normalizeBackupCode(code);
+    const derived = new Map<string, Buffer>();
+    for (const { salt, hash } of candidates) {
+      // Sequential on purpose: one request holds at most one threadpool thread.
+      if (hash.startsWith(`${SCRYPT_FORMAT}.`) && !derived.has(salt))
+        derived.set(salt, await scryptAsync(normalized, salt));
+    }
+    let match = -1;
+    candidates.forEach(({ salt, hash }, index) => {
+      const scrypted = derived.get(salt);
+      const ok =
+        hash.startsWith(`${SCRYPT_FORMAT}.`) && scrypted
+          ? this.matchesScrypt(scrypted, hash.slice(SCRYPT_FORMAT.length + 1))
+          : this.matches(code, salt, hash);
+      if (ok && match === -1) match = index;
+    });
+    return match;
+  }
+
+  /**
+   * Format-0 hash (one fast HMAC, one salt per code). The module no longer writes it; it is
+   * kept so stored sets of that format, and tools that made them, keep working.
+   */
   hash(code: string, salt: string): string {
     return `${this.current.id}.${this.mac(this.current.key, code, salt)}`;
   }
 
+  /** Checks a format-0 hash ({@link hash}). */
   matches(code: string, salt: string, stored: string): boolean {
     const dot = stored.indexOf('.');
     const key = this.all.find((k) => k.id === stored.slice(0, dot));
@@ -111,6 +183,20 @@ export class BackupCodeHasher {
     // Without a known key, still spend the time of one comparison.
     const candidate = Buffer.from(this.mac((key ?? this.current).key, code, salt));
     return candidate.length === expected.length && timingSafeEqual(candidate, expected) && key !== undefined;
+  }
+
+  /** `stored` without the format prefix: `<key id>.<HMAC>`. */
+  private matchesScrypt(scrypted: Buffer, stored: string): boolean {
+    const dot = stored.indexOf('.');
+    const key = this.all.find((k) => k.id === stored.slice(0, dot));
+    const expected = Buffer.from(stored.slice(dot + 1));
+    const candidate = Buffer.from(this.scryptMac((key ?? this.current).key, scrypted));
+    return candidate.length === expected.length && timingSafeEqual(candidate, expected) && key !== undefined;
+  }
+
+  private scryptMac(key: Buffer, scrypted: Buffer): string {
+    // The label keeps these MACs apart from format 0's, which use the same key.
+    return createHmac('sha256', key).update('backup-code-scrypt-v1\0').update(scrypted).digest('base64url');
   }
 
   private mac(key: Buffer, code: string, salt: string): string {

@@ -17,9 +17,8 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '../http/openapi.js';
 import type { AuthRequest } from '../guards/auth-request.js';
-import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
 import { Public } from '../guards/public.decorator.js';
-import { RequireRecentSignIn, TOTP_ENROLLMENT_WINDOW } from '../guards/recent-sign-in.guard.js';
+import { RequireRecentSignIn, TOTP_ENROLLMENT_WINDOW, TOTP_MANAGEMENT_WINDOW } from '../guards/recent-sign-in.guard.js';
 import { TokenResponseDto } from '../http/dto.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
 import { writeTokenResponse } from '../http/token-response.js';
@@ -35,9 +34,12 @@ import { RateLimited } from '../rate-limits/otp-rate-limiter.js';
 import { MfaChallengeService } from './mfa-challenge.service.js';
 import {
   BackupCodesResponseDto,
+  ManageSecondFactorDto,
   MfaVerifyDto,
+  RegeneratedBackupCodesResponseDto,
   SecondFactorDto,
   TotpCodeDto,
+  TotpDisabledResponseDto,
   TotpSetupResponseDto,
 } from './totp.dto.js';
 import { TotpService, type SecondFactorProof } from './totp.service.js';
@@ -113,23 +115,39 @@ export class TotpRoutes {
   @Post('disable')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  @UseGuards(OtpAuthGuard)
+  // A stolen session must not be able to remove the second factor: a recent sign-in as well as a code.
+  @RequireRecentSignIn(TOTP_MANAGEMENT_WINDOW)
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'Turn 2FA off; needs a current code or a backup code' })
-  async disable(@Req() request: AuthRequest, @Body() body: SecondFactorDto): Promise<{ message: string }> {
-    await this.totp.disable(request.otpAuth!.claims.sub, proofOf(body));
-    return { message: 'Two-factor authentication disabled' };
+  @ApiOperation({
+    summary: 'Turn 2FA off; needs a recent sign-in and a current code or a backup code',
+    description: 'With `end_other_sessions: true`, every other session of the user ends too.',
+  })
+  @ApiOkResponse({ type: TotpDisabledResponseDto })
+  async disable(@Req() request: AuthRequest, @Body() body: ManageSecondFactorDto): Promise<TotpDisabledResponseDto> {
+    const { sub, sid } = request.otpAuth!.claims;
+    await this.totp.disable(sub, proofOf(body));
+    const revoked = body.end_other_sessions === true ? await this.totp.endOtherSessions(sub, sid) : 0;
+    return { message: 'Two-factor authentication disabled', revoked_sessions: revoked };
   }
 
   @Post('backup-codes')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  @UseGuards(OtpAuthGuard)
+  @RequireRecentSignIn(TOTP_MANAGEMENT_WINDOW)
   @ApiBearerAuth()
-  @ApiOperation({ summary: 'Replace the backup codes; needs a current code or a backup code' })
-  @ApiOkResponse({ type: BackupCodesResponseDto })
-  async regenerate(@Req() request: AuthRequest, @Body() body: SecondFactorDto): Promise<BackupCodesResponseDto> {
-    return { backup_codes: await this.totp.regenerateBackupCodes(request.otpAuth!.claims.sub, proofOf(body)) };
+  @ApiOperation({
+    summary: 'Replace the backup codes; needs a recent sign-in and a current code or a backup code',
+    description: 'With `end_other_sessions: true`, every other session of the user ends too.',
+  })
+  @ApiOkResponse({ type: RegeneratedBackupCodesResponseDto })
+  async regenerate(
+    @Req() request: AuthRequest,
+    @Body() body: ManageSecondFactorDto,
+  ): Promise<RegeneratedBackupCodesResponseDto> {
+    const { sub, sid } = request.otpAuth!.claims;
+    const codes = await this.totp.regenerateBackupCodes(sub, proofOf(body));
+    const revoked = body.end_other_sessions === true ? await this.totp.endOtherSessions(sub, sid) : 0;
+    return { backup_codes: codes, revoked_sessions: revoked };
   }
 
   @Post('verify')

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '../http/openapi.js';
-import { IsString, Matches, MaxLength } from 'class-validator';
+import { IsBoolean, IsString, Matches, MaxLength } from 'class-validator';
 import { IsAbsentOrValid } from '../http/dto.js';
 
 /** Body with a current authenticator code. */
@@ -23,6 +23,28 @@ export class SecondFactorDto {
   @IsString({ message: 'backup_code must be a string' })
   @Matches(/^[A-Za-z0-9][A-Za-z0-9 -]{8,14}[A-Za-z0-9]$/, { message: 'backup_code must look like ABCDE-FGHJK' })
   backup_code?: string;
+}
+
+/** Body of `POST /totp/disable` and `POST /totp/backup-codes`: a second factor, and whether to end the other sessions. */
+export class ManageSecondFactorDto extends SecondFactorDto {
+  @ApiPropertyOptional({
+    type: Boolean,
+    default: false,
+    description:
+      'Also end every other session of the user (their access and refresh tokens stop working at once); this one stays signed in. The answer says how many in `revoked_sessions`.',
+  })
+  @IsAbsentOrValid()
+  @IsBoolean({ message: 'end_other_sessions must be a boolean' })
+  end_other_sessions?: boolean;
+}
+
+/** Answer of `POST /totp/disable`. */
+export class TotpDisabledResponseDto {
+  @ApiProperty({ example: 'Two-factor authentication disabled' })
+  message!: string;
+
+  @ApiProperty({ example: 0, description: 'Other sessions ended (0 unless `end_other_sessions` was true).' })
+  revoked_sessions!: number;
 }
 
 /** Body of `POST /totp/verify`. */
@@ -49,4 +71,10 @@ export class TotpSetupResponseDto {
 export class BackupCodesResponseDto {
   @ApiProperty({ type: [String], example: ['ABCDE-FGHJK'] })
   backup_codes!: string[];
+}
+
+/** Answer of `POST /totp/backup-codes`. */
+export class RegeneratedBackupCodesResponseDto extends BackupCodesResponseDto {
+  @ApiProperty({ example: 0, description: 'Other sessions ended (0 unless `end_other_sessions` was true).' })
+  revoked_sessions!: number;
 }

@@ -105,7 +105,7 @@ export class TotpService {
     if (!(await this.reserve(userId))) throw new UnauthorizedException(INVALID_SECOND_FACTOR_MESSAGE);
     const step = this.matchStep(this.decrypt(record), code);
     if (step === null) throw new UnauthorizedException(INVALID_SECOND_FACTOR_MESSAGE);
-    const { batch, codes, records } = this.newBackupCodes(userId);
+    const { batch, codes, records } = await this.newBackupCodes(userId);
     if (!(await store.activateTotp(userId, record.encryptedSecret, step, batch, this.config.clock()))) {
       throw new ConflictException('The enrolment changed while it was being confirmed; start again.');
     }
@@ -126,13 +126,23 @@ export class TotpService {
   /** Replaces the backup codes after checking a current code or a backup code; the old set dies. */
   async regenerateBackupCodes(userId: string, proof: SecondFactorProof): Promise<string[]> {
     await this.requireSecondFactor(userId, proof);
-    const { batch, codes, records } = this.newBackupCodes(userId);
+    const { batch, codes, records } = await this.newBackupCodes(userId);
     if (!(await this.config.store.setBackupBatch(userId, batch))) {
       throw new UnauthorizedException(INVALID_SECOND_FACTOR_MESSAGE);
     }
     await this.config.store.insertBackupCodes(records);
     this.events.emit({ type: 'totp.backup_codes_regenerated', userId });
     return codes;
+  }
+
+  /**
+   * Ends every session of the user but `currentSessionId`, as `logout-all` does: their refresh
+   * tokens stop working and their access tokens go into the revocation list at once. For after
+   * {@link disable} or {@link regenerateBackupCodes} (ASVS 5.0 7.4.3: offer to end the other
+   * sessions after a change to an authentication factor). Returns how many were ended.
+   */
+  endOtherSessions(userId: string, currentSessionId: string): Promise<number> {
+    return this.sessions.revokeAllForUser(userId, 'other_sessions_ended', currentSessionId);
   }
 
   /**
@@ -197,21 +207,27 @@ export class TotpService {
 
   private async useBackupCode(userId: string, code: string): Promise<boolean> {
     const candidates = await this.config.store.listUsableBackupCodes(userId);
-    // Compare against every candidate, so the time taken does not reveal which one matched.
-    let match: BackupCodeRecord | undefined;
-    for (const candidate of candidates) {
-      if (this.backupHasher.matches(code, candidate.salt, candidate.hash) && !match) match = candidate;
-    }
+    // One scrypt for the set (its codes share a salt), then every candidate is compared.
+    const match = candidates[await this.backupHasher.findMatch(code, candidates)];
     return match ? this.config.store.useBackupCode(match.id, this.config.clock()) : false;
   }
 
-  private newBackupCodes(userId: string): { batch: string; codes: string[]; records: BackupCodeRecord[] } {
+  private async newBackupCodes(
+    userId: string,
+  ): Promise<{ batch: string; codes: string[]; records: BackupCodeRecord[] }> {
     const batch = randomUUID();
     const codes = Array.from({ length: this.config.totp.backupCodeCount }, () => newBackupCode());
-    const records = codes.map((code): BackupCodeRecord => {
-      const salt = randomBytes(16).toString('base64url');
-      return { id: randomUUID(), userId, batch, salt, hash: this.backupHasher.hash(code, salt), usedAt: null };
-    });
+    // One 128-bit salt per set, so a check costs one scrypt, not one per code (see BackupCodeHasher).
+    const salt = randomBytes(16).toString('base64url');
+    const hashes = await this.backupHasher.hashCodes(codes, salt);
+    const records = codes.map((_code, i): BackupCodeRecord => ({
+      id: randomUUID(),
+      userId,
+      batch,
+      salt,
+      hash: hashes[i]!,
+      usedAt: null,
+    }));
     return { batch, codes, records };
   }
 
