@@ -83,11 +83,10 @@ export class OtpAuthService {
 
   /** Ends a session: by its refresh token, its access token, or both. Never throws on bad input. */
   async logout(refreshToken: string | undefined, access: AccessTokenClaims | null): Promise<void> {
-    if (refreshToken) await this.sessions.revokeByRefreshToken(refreshToken);
-    if (access) {
-      await this.sessions.revokeSession(access.sid);
-      await this.sessions.revokeAccessToken(access);
-    }
+    const ended = refreshToken ? await this.sessions.revokeByRefreshToken(refreshToken) : undefined;
+    // The session's revocation covers every access token issued for it, the presented one
+    // included, so the same session is not revoked twice and no per-token entry is needed.
+    if (access && access.sid !== ended) await this.sessions.revokeSession(access.sid);
   }
 
   /** Ends every session of a user; returns how many were live. */

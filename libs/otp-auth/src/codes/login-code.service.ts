@@ -250,7 +250,8 @@ export class LoginCodeService {
     let user = await store.findUserByEmail(email);
     if (!user) {
       if (!autoCreateUser) throw new UnauthorizedException(INVALID_CODE_MESSAGE);
-      user = await store.createOrGetUser(email);
+      // Created verified: the code just proved the address (no separate update and re-read).
+      user = await store.createOrGetUser(email, { verified: true });
       if (!user) throw new UnauthorizedException(INVALID_CODE_MESSAGE);
     }
     if (!user.isVerified) {

@@ -510,9 +510,12 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
     return user && user.email === email ? this.toUser(user) : null;
   }
 
-  async createOrGetUser(email: string): Promise<StoredUser<HydratedDocument<TUser>> | null> {
+  async createOrGetUser(
+    email: string,
+    options: { verified?: boolean } = {},
+  ): Promise<StoredUser<HydratedDocument<TUser>> | null> {
     try {
-      await this.users.create({ email, isVerified: false } as Partial<TUser>);
+      await this.users.create({ email, isVerified: options.verified === true } as Partial<TUser>);
     } catch (error) {
       // The unique email index: another request (or instance) created it first. A duplicate on
       // another unique field of the app's schema is the app's problem to see, not a lost race.
@@ -801,7 +804,7 @@ export class MongooseOtpAuthStore<TUser extends OtpUserFields = OtpUser> impleme
         encryptedSecret: { $eq: encryptedSecret },
         $or: [{ lastStep: null }, { lastStep: { $lt: step } }],
       },
-      { $set: { lastStep: step } },
+      { $set: { lastStep: step, failureCount: 0, failureWindowStart: null } },
     );
     return matched(result) === 1;
   }

@@ -122,13 +122,20 @@ export interface OtpAuthStore<TEntity extends object = object> extends TotpStore
   isUnavailableError?(error: unknown): boolean;
 
   findUserById(id: string): Promise<StoredUser<TEntity> | null>;
+  /**
+   * Optional: the user and whether their TOTP enrolment is active, read together (one statement
+   * where the database allows it). The module falls back to `findUserById` and `findTotp`.
+   */
+  findUserWithSecondFactor?(id: string): Promise<{ user: StoredUser<TEntity>; totpActive: boolean } | null>;
   /** Exact match only, whatever the database's collation. */
   findUserByEmail(email: string): Promise<StoredUser<TEntity> | null>;
   /**
-   * Returns the user with exactly this email, creating it (unverified) if absent; safe under
-   * concurrency. Null when the database's collation treats a different existing address as equal.
+   * Returns the user with exactly this email, creating it if absent (unverified, or verified
+   * with `options.verified`: a sign-in creates users it has just verified, in one insert); safe
+   * under concurrency. An existing user is returned as it is. Null when the database's collation
+   * treats a different existing address as equal.
    */
-  createOrGetUser(email: string): Promise<StoredUser<TEntity> | null>;
+  createOrGetUser(email: string, options?: { verified?: boolean }): Promise<StoredUser<TEntity> | null>;
   /** Sets `isVerified`; returns the updated user, or null if it no longer exists. */
   markUserVerified(id: string): Promise<StoredUser<TEntity> | null>;
 

@@ -86,6 +86,15 @@ export function describeStoreConformance(name: string, createHarness: () => Prom
         if (other) expect(other.email).toBe('victim@exämple.com');
       });
 
+      it('creates a user verified when asked, and returns an existing user as it is', async () => {
+        const created = (await store.createOrGetUser('born-verified@example.com', { verified: true }))!;
+        expect(created).toMatchObject({ email: 'born-verified@example.com', isVerified: true });
+        expect((await store.findUserById(created.id))?.isVerified).toBe(true);
+        // An existing unverified user (e.g. invited) is not verified by a create call.
+        await store.createOrGetUser('invited@example.com');
+        expect((await store.createOrGetUser('invited@example.com', { verified: true }))?.isVerified).toBe(false);
+      });
+
       it('marks a user verified', async () => {
         const user = (await store.createOrGetUser('verify@example.com'))!;
         expect((await store.markUserVerified(user.id))?.isVerified).toBe(true);
@@ -408,7 +417,10 @@ export function describeStoreConformance(name: string, createHarness: () => Prom
         expect(await store.activateTotp('totp-4', 'enc-4', STEP, 'b', now)).toBe(true);
         expect(await store.acceptTotpStep('totp-4', STEP, 'enc-4')).toBe(false); // the confirming code's step
         expect(await store.acceptTotpStep('totp-4', STEP - 1, 'enc-4')).toBe(false);
+        expect(await store.reserveTotpAttempt('totp-4', limits)).toBe(true);
         expect(await store.acceptTotpStep('totp-4', STEP + 1, 'enc-4')).toBe(true);
+        // Accepting forgets the failures, in the same statement.
+        expect(await store.findTotp('totp-4')).toMatchObject({ failureCount: 0, failureWindowStart: null });
         expect(await store.acceptTotpStep('totp-4', STEP + 1, 'enc-4')).toBe(false);
         expect(await parallel(50, () => store.acceptTotpStep('totp-4', STEP + 2, 'enc-4'))).toBe(1);
         expect((await store.findTotp('totp-4'))?.lastStep).toBe(STEP + 2);

@@ -114,10 +114,10 @@ export class SessionService {
       }
       successorRecord = repeated;
     }
-    const user = await store.findUserById(session.userId);
     // A session opened without a second factor cannot outlive the user turning TOTP on.
     const lacksSecondFactor = !hasSecondFactor(session.amr);
-    if (!user || (lacksSecondFactor && (await store.findTotp(user.id))?.active)) {
+    const { user, totpActive } = await this.userOf(session.userId, lacksSecondFactor);
+    if (!user || (lacksSecondFactor && totpActive)) {
       await this.revoke(session.id, now, user ? 'second_factor_missing' : 'user_gone');
       throw new UnauthorizedException(INVALID_REFRESH_MESSAGE);
     }
@@ -125,10 +125,15 @@ export class SessionService {
     return this.tokensFor(user, session.id, session.amr, session.createdAt, successor, lifetime);
   }
 
-  /** Revokes the session a refresh token belongs to (whatever its rotation state). */
-  async revokeByRefreshToken(refreshToken: string): Promise<void> {
+  /**
+   * Revokes the session a refresh token belongs to (whatever its rotation state); returns its id,
+   * or undefined for an unknown token.
+   */
+  async revokeByRefreshToken(refreshToken: string): Promise<string | undefined> {
     const found = await this.config.store.findRefreshToken(this.keys.hashRefreshToken(refreshToken));
-    if (found) await this.revoke(found.session.id, this.config.clock(), 'logout');
+    if (!found) return undefined;
+    await this.revoke(found.session.id, this.config.clock(), 'logout');
+    return found.session.id;
   }
 
   /** Revokes a session and, with it, every access token issued for it. */
@@ -160,6 +165,21 @@ export class SessionService {
     // A fresh timestamp per entry: each is stamped when it is written, so other instances' pulls see it.
     for (const id of ids) await this.revoke(id, this.config.clock(), reason);
     return ids.length;
+  }
+
+  /** The session's user and, when asked, whether TOTP is on: one read where the store can. */
+  private async userOf(
+    userId: string,
+    withSecondFactor: boolean,
+  ): Promise<{ user: StoredUser | null; totpActive: boolean }> {
+    const { store } = this.config;
+    if (!withSecondFactor) return { user: await store.findUserById(userId), totpActive: false };
+    if (store.findUserWithSecondFactor) {
+      const found = await store.findUserWithSecondFactor(userId);
+      return { user: found?.user ?? null, totpActive: found?.totpActive ?? false };
+    }
+    const user = await store.findUserById(userId);
+    return { user, totpActive: user !== null && (await store.findTotp(user.id))?.active === true };
   }
 
   /** When a session opened at `createdAt` (epoch ms) ends, however often it is refreshed. */

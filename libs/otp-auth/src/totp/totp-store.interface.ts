@@ -74,6 +74,7 @@ export interface TotpStore {
   /**
    * Accepts time step `step` if it is later than the last accepted one (replay protection), and
    * only while the active secret is still `encryptedSecret` (the one the code was checked against).
+   * Accepting also forgets the user-wide failures, in the same statement (a success ends them).
    */
   acceptTotpStep(userId: string, step: number, encryptedSecret: string): Promise<boolean>;
   /** Reserves one guess in the user-wide failure window; false when the cap is reached. */

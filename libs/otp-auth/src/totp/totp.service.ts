@@ -164,7 +164,8 @@ export class TotpService {
     } else if (proof.backupCode !== undefined) {
       method = (await this.useBackupCode(userId, proof.backupCode)) ? 'backup' : null;
     }
-    if (method) await store.clearTotpFailures(userId);
+    // An accepted TOTP step has cleared the failures in its own statement.
+    if (method === 'backup') await store.clearTotpFailures(userId);
     else this.events.emit({ type: 'totp.failed', userId, method: proof.code !== undefined ? 'totp' : 'backup' });
     return method;
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { QueryFailedError, type DataSource, type EntityTarget, type ObjectLiteral, type Repository } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { OtpAuthConfigurationError } from '../options/resolve-options.js';
 import { someCause } from '../store/store-unavailable.js';
 import type {
@@ -105,6 +106,17 @@ function toCode(row: OtpCodeEntity, email: string): CodeRecord {
     failureCount: row.failureCount,
     failureWindowStart: row.failureWindowStart,
   };
+}
+
+/**
+ * An INSERT alone: `Repository.insert` re-reads columns with database defaults afterwards on
+ * drivers without RETURNING (SQLite, MySQL), a statement the callers never need.
+ */
+async function insertWithoutReload<T extends ObjectLiteral>(
+  repository: Repository<T>,
+  values: QueryDeepPartialEntity<T>,
+): Promise<void> {
+  await repository.createQueryBuilder().insert().values(values).updateEntity(false).execute();
 }
 
 function toSession(row: OtpSessionEntity): SessionRecord {
@@ -307,15 +319,30 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     return user ? this.toUser(user) : null;
   }
 
+  async findUserWithSecondFactor(id: string): Promise<{ user: StoredUser<TUser>; totpActive: boolean } | null> {
+    const key = this.parseId(id);
+    if (key === undefined) return null;
+    // A scalar subquery on the TOTP table's string key: no join across the id column types.
+    const { entities, raw } = await this.users
+      .createQueryBuilder('u')
+      .addSelect((sub) => sub.select('t.active').from(OtpTotpEntity, 't').where('t.user_id = :totpUser'), 'totp_active')
+      .where(`u.${this.primary.propertyName} = :key`, { key, totpUser: id })
+      .getRawAndEntities<{ totp_active: unknown }>();
+    const user = entities[0];
+    if (!user) return null;
+    const active = raw[0]?.totp_active;
+    return { user: this.toUser(user), totpActive: active === true || active === 1 || active === '1' || active === 't' };
+  }
+
   async findUserByEmail(email: string): Promise<StoredUser<TUser> | null> {
     const user = await this.users.findOneBy({ email } as never);
     // A case- or accent-insensitive collation can match a different address; only exact counts.
     return user && user.email === email ? this.toUser(user) : null;
   }
 
-  async createOrGetUser(email: string): Promise<StoredUser<TUser> | null> {
+  async createOrGetUser(email: string, options: { verified?: boolean } = {}): Promise<StoredUser<TUser> | null> {
     try {
-      await this.users.insert({ email, isVerified: false } as never);
+      await insertWithoutReload(this.users, { email, isVerified: options.verified === true } as never);
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
     }
@@ -350,7 +377,7 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
       };
       try {
         const { email, ...columns } = row;
-        await this.codes.insert({ ...columns, addressKey: addressKey(email) });
+        await insertWithoutReload(this.codes, { ...columns, addressKey: addressKey(email) });
         return row;
       } catch (error) {
         if (isUniqueViolation(error)) return null;
@@ -451,10 +478,14 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
   }
 
   async findRefreshToken(tokenHash: string): Promise<RefreshTokenWithSession | null> {
-    const token = await this.tokens.findOneBy({ tokenHash });
-    if (!token) return null;
-    const session = await this.sessions.findOneBy({ id: token.sessionId });
-    if (!session) return null;
+    // One statement: the token and its session, joined (refresh and logout read both).
+    const token = (await this.tokens
+      .createQueryBuilder('t')
+      .innerJoinAndMapOne('t.session', OtpSessionEntity, 's', 's.id = t.sessionId')
+      .where('t.tokenHash = :tokenHash', { tokenHash })
+      .getOne()) as (OtpRefreshTokenEntity & { session?: OtpSessionEntity }) | null;
+    const session = token?.session;
+    if (!token || !session) return null;
     return {
       token: {
         tokenHash: token.tokenHash,
@@ -601,7 +632,7 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     const result = await this.totp
       .createQueryBuilder()
       .update()
-      .set({ lastStep: step })
+      .set({ lastStep: step, failureCount: 0, failureWindowStart: null })
       .where('user_id = :userId AND active = :yes AND (last_step IS NULL OR last_step < :step)', {
         userId,
         yes: true,
