@@ -16,6 +16,11 @@ export interface StoredUser<TEntity = object> {
   readonly email: string;
   readonly isVerified: boolean;
   readonly entity: TEntity;
+  /**
+   * Whether the user's TOTP enrolment is active, when the store read it in the same statement
+   * as the user (the TypeORM store does for `findUserByEmail`); left out, the module reads it.
+   */
+  readonly totpActive?: boolean;
 }
 
 /** The state of one address's login code (one row per email and purpose). */

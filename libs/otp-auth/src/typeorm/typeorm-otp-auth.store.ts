@@ -178,6 +178,8 @@ const PENDING_TOTP_TRIES = 3;
 export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implements OtpAuthStore<TUser> {
   private users!: Repository<TUser>;
   private primary!: ColumnMetadata;
+  /** See {@link userIdTextExpression}; set by `init()`. */
+  private userIdText: ((alias: string) => string) | undefined;
   private readonly codes: Repository<OtpCodeEntity>;
   private readonly sessions: Repository<OtpSessionEntity>;
   private readonly tokens: Repository<OtpRefreshTokenEntity>;
@@ -244,6 +246,35 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
     }
     await this.assertTablesExist();
     await this.warnAboutLooseEmailCollation();
+    this.userIdText = await this.userIdTextExpression();
+  }
+
+  /**
+   * The user's primary key as text in SQL, comparable with the module tables' string user ids
+   * (`otp_totp.user_id`) with that column's index still usable: the cast is on the users' side.
+   * MySQL/MariaDB need the column's own character set and collation on the cast (two implicit
+   * collations cannot be compared); undefined when they cannot be read, and then the TOTP state
+   * is read in a statement of its own.
+   */
+  private async userIdTextExpression(): Promise<((alias: string) => string) | undefined> {
+    const quote = (alias: string) => `${alias}.${this.dataSource.driver.escape(this.primary.databaseName)}`;
+    const type = this.dataSource.options.type;
+    if (type === 'postgres') return (alias) => `CAST(${quote(alias)} AS VARCHAR)`;
+    if (type === 'better-sqlite3' || type === 'sqljs') return (alias) => `CAST(${quote(alias)} AS TEXT)`;
+    if (type !== 'mysql' && type !== 'mariadb') return undefined;
+    const table = this.dataSource.getMetadata(OtpTotpEntity);
+    try {
+      const rows = (await this.dataSource.query(
+        'SELECT CHARACTER_SET_NAME AS charset, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+        [table.database ?? null, table.tableName, 'user_id'],
+      )) as { charset: string | null; collation: string | null }[];
+      const { charset, collation } = rows[0] ?? {};
+      // Names from the catalog, checked before they go into SQL.
+      if (!charset || !collation || !/^\w+$/.test(charset) || !/^\w+$/.test(collation)) return undefined;
+      return (alias) => `CAST(${quote(alias)} AS CHAR CHARACTER SET ${charset}) COLLATE ${collation}`;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -322,22 +353,46 @@ export class TypeOrmOtpAuthStore<TUser extends OtpBaseUser = OtpBaseUser> implem
   async findUserWithSecondFactor(id: string): Promise<{ user: StoredUser<TUser>; totpActive: boolean } | null> {
     const key = this.parseId(id);
     if (key === undefined) return null;
-    // A scalar subquery on the TOTP table's string key: no join across the id column types.
+    const found = await this.findUserWithTotp('id', key);
+    if (!found) return null;
+    const totpActive = found.totpActive ?? (await this.findTotp(found.id))?.active === true;
+    return { user: found, totpActive };
+  }
+
+  async findUserByEmail(email: string): Promise<StoredUser<TUser> | null> {
+    // With the TOTP state, so the sign-in that looks the user up needs no second read.
+    const user = await this.findUserWithTotp('email', email);
+    // A case- or accent-insensitive collation can match a different address; only exact counts.
+    return user && user.email === email ? user : null;
+  }
+
+  /**
+   * A user by primary key or email, with whether its TOTP enrolment is active, in one statement:
+   * a scalar subquery on the TOTP table's string key (no join across the id column types).
+   */
+  private async findUserWithTotp(by: 'id' | 'email', value: unknown): Promise<StoredUser<TUser> | null> {
+    const column = by === 'id' ? this.primary.propertyName : 'email';
+    const userIdText = this.userIdText;
+    if (!userIdText) {
+      const user = await this.users.findOneBy({ [column]: value } as never);
+      return user ? this.toUser(user) : null;
+    }
     const { entities, raw } = await this.users
       .createQueryBuilder('u')
-      .addSelect((sub) => sub.select('t.active').from(OtpTotpEntity, 't').where('t.user_id = :totpUser'), 'totp_active')
-      .where(`u.${this.primary.propertyName} = :key`, { key, totpUser: id })
+      .addSelect(
+        (sub) =>
+          sub
+            .select('t.active')
+            .from(OtpTotpEntity, 't')
+            .where(`t.user_id = ${userIdText('u')}`),
+        'totp_active',
+      )
+      .where(`u.${column} = :value`, { value })
       .getRawAndEntities<{ totp_active: unknown }>();
     const user = entities[0];
     if (!user) return null;
     const active = raw[0]?.totp_active;
-    return { user: this.toUser(user), totpActive: active === true || active === 1 || active === '1' || active === 't' };
-  }
-
-  async findUserByEmail(email: string): Promise<StoredUser<TUser> | null> {
-    const user = await this.users.findOneBy({ email } as never);
-    // A case- or accent-insensitive collation can match a different address; only exact counts.
-    return user && user.email === email ? this.toUser(user) : null;
+    return { ...this.toUser(user), totpActive: active === true || active === 1 || active === '1' || active === 't' };
   }
 
   async createOrGetUser(email: string, options: { verified?: boolean } = {}): Promise<StoredUser<TUser> | null> {
