@@ -10,6 +10,7 @@ const shared = {
   moduleNameMapper: {
     // The library's optional-swagger loader uses require(), which Jest cannot apply to ES modules.
     '^\\.{1,2}/(http/)?openapi\\.js$': '<rootDir>/test/support/openapi-in-jest.ts',
+    '^nestjs-otp-auth-client$': '<rootDir>/libs/otp-auth-client/src/index.ts',
     '^nestjs-otp-auth$': '<rootDir>/libs/otp-auth/src/index.ts',
     '^nestjs-otp-auth/(.*)$': '<rootDir>/libs/otp-auth/src/$1/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
