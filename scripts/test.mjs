@@ -105,6 +105,15 @@ if (result.status !== 0) process.exit(result.status ?? 1);
 // npm registry and PostgreSQL; OTP_SKIP_CONSUMER=1 skips it locally, never where
 // OTP_REQUIRE_CONSUMER=1 (CI).
 const focused = process.argv.length > 2; // `npm test -- <pattern>` runs a part of the Jest suite only
+
+// The Python client's own tests, against the sample app they start (clients/python/run_tests.sh).
+if (!focused) {
+  const python = spawnSync('bash', ['clients/python/run_tests.sh'], {
+    stdio: 'inherit',
+    env: { ...process.env, OTP_PY_SKIP_BUILD: '1' },
+  });
+  if (python.status !== 0) process.exit(python.status ?? 1);
+}
 if (process.env.OTP_SKIP_CONSUMER === '1' || focused) {
   if (process.env.OTP_REQUIRE_CONSUMER === '1') {
     console.error('[test] the packed-package test is required (OTP_REQUIRE_CONSUMER) but was skipped');
