@@ -13,6 +13,9 @@
 //    afterwards), sign in again with the second factor. ESM: Express on SQLite without
 //    @nestjs/swagger; CommonJS: Fastify on PostgreSQL with it (the routes must be documented).
 // 5. A short secret and a mistyped option must stop startup with the documented message.
+// 6. The client SDK as its README installs it, in a plain Node folder: the README's `sign-in.mjs`
+//    signs in against the ESM app with a mailed code, calls GET /me, refreshes and signs out;
+//    `require()` loads the CommonJS build.
 // Prints the tarball size, the installed size and the cold start time.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -134,6 +137,18 @@ for (const needed of ['core', 'sqlite', 'postgres', 'smtp', 'fastify', 'swagger'
 }
 if (files.length < 5) throw new Error('README.md lost its quick-start files (consumer-test:file markers)');
 
+// The client SDK's README: its install command and its Node sign-in script.
+const clientReadme = fs.readFileSync(path.join(root, 'libs/otp-auth-client/README.md'), 'utf8');
+const clientInstall = clientReadme
+  .match(/<!-- consumer-test:install client -->\n```bash\n([\s\S]*?)```/)?.[1]
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => line && !line.startsWith('#'));
+const clientScript = clientReadme.match(/<!-- consumer-test:file sign-in\.mjs -->\n```js\n([\s\S]*?)```/)?.[1];
+if (!clientInstall?.length || !clientScript) {
+  throw new Error('libs/otp-auth-client/README.md lost its consumer-test:install client or sign-in.mjs block');
+}
+
 // --- a folder with nothing above it ------------------------------------------------------------------
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'otp-consumer-'));
 for (let dir = path.dirname(work); ; dir = path.dirname(dir)) {
@@ -218,6 +233,30 @@ run(
     cwd: work,
   },
 );
+/** A plain Node project (`npm init -y`) with the client installed by its README's command. */
+const clientDir = path.join(work, 'client-node');
+async function prepareClient() {
+  fs.mkdirSync(clientDir);
+  run('npm', ['init', '-y'], { cwd: clientDir });
+  const t = Date.now();
+  for (const line of clientInstall) {
+    const [command, ...args] = withTarballs(` ${line}`).trim().split(/\s+/);
+    await runInstall(command, args, { cwd: clientDir });
+  }
+  fs.writeFileSync(path.join(clientDir, 'sign-in.mjs'), clientScript);
+  const installed = JSON.parse(
+    fs.readFileSync(path.join(clientDir, 'node_modules/nestjs-otp-auth-client/package.json'), 'utf8'),
+  );
+  const dependencies = fs.readdirSync(path.join(clientDir, 'node_modules')).filter((d) => !d.startsWith('.'));
+  check(
+    dependencies.length === 1,
+    `the client should install no dependencies, node_modules has: ${dependencies.join(', ')}`,
+  );
+  log(
+    `client: README install ${((Date.now() - t) / 1000).toFixed(1)} s, ${installed.name}@${installed.version}, no dependencies`,
+  );
+}
+
 async function prepare(app) {
   app.dir = path.join(work, app.name);
   const manifest = JSON.parse(fs.readFileSync(path.join(app.dir, 'package.json'), 'utf8'));
@@ -309,7 +348,7 @@ async function prepare(app) {
   }
 }
 try {
-  await Promise.all(apps.map(prepare));
+  await Promise.all([...apps.map(prepare), prepareClient()]);
 } catch (error) {
   // One app failed: the other's npm install or build must not go on after the test has ended.
   for (const child of children) child.kill('SIGKILL');
@@ -629,10 +668,81 @@ async function startupRefusals(app) {
   );
 }
 
+/** The client README's sign-in.mjs against a running app, answering its prompts from the mail. */
+async function clientSignIn(app) {
+  const cjs = run(
+    process.execPath,
+    ['-e', "const c = require('nestjs-otp-auth-client'); console.log(typeof c.OtpAuthClient, typeof c.isOtpAuthError)"],
+    { cwd: clientDir },
+  ).out.trim();
+  check(cjs === 'function function', `require('nestjs-otp-auth-client') gave: ${cjs}`);
+  const port = await freePort();
+  const server = startApp(app, { port });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    for (const t = Date.now(); ; await sleep(20)) {
+      if (
+        (await fetch(`${base}/`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200
+      )
+        break;
+      if (server.child.exitCode !== null || Date.now() - t > 60_000) throw new Error('the app did not start');
+    }
+    const email = `client-${randomBytes(3).toString('hex')}@example.com`;
+    const mailBefore = mail.length;
+    const script = spawn(process.execPath, ['sign-in.mjs', email], {
+      cwd: clientDir,
+      env: { ...cleanEnv(), AUTH_URL: base },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    children.add(script);
+    let output = '';
+    let answered = false;
+    script.stderr.on('data', (d) => (output += d));
+    script.stdout.on('data', (d) => {
+      output += d;
+      if (!answered && output.includes('Code from the email: ')) {
+        answered = true;
+        codeFor(email, mailBefore).then(
+          (code) => script.stdin.write(`${code}\n`),
+          () => script.kill('SIGKILL'),
+        );
+      }
+    });
+    const timer = setTimeout(() => script.kill('SIGKILL'), 60_000);
+    const code = await new Promise((resolve) => script.on('exit', resolve));
+    clearTimeout(timer);
+    children.delete(script);
+    for (const expected of [
+      `Signed in as `,
+      `GET /me: 200`,
+      `"email":"${email}"`,
+      'Refreshed: expires',
+      'Signed out; GET /me: 401',
+    ]) {
+      check(
+        code === 0 && output.includes(expected),
+        `client sign-in.mjs: expected "${expected}", exit ${code}:\n${output}`,
+      );
+    }
+    log(
+      `client: the README's sign-in.mjs signed in against ${app.name} with a mailed code, called /me, refreshed and signed out`,
+    );
+  } catch (error) {
+    error.message += `\n--- ${app.name} output ---\n${server.output().slice(-4000)}`;
+    throw error;
+  } finally {
+    server.child.kill('SIGKILL');
+  }
+}
+
 let failed = false;
 try {
   const results = await Promise.allSettled([
     ...apps.map((app) => exercise(app)),
+    clientSignIn(apps.find((app) => app.name === 'esm-app')),
     (async () => {
       await sleep(5_000); // while the flows wait for the resend cooldown
       for (const app of apps) await startupRefusals(app);
