@@ -8,6 +8,7 @@ WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 COPY libs/otp-auth/package.json libs/otp-auth/package.json
+COPY libs/otp-auth-client/package.json libs/otp-auth-client/package.json
 RUN npm ci --no-audit --no-fund
 COPY tsconfig*.json nest-cli.json ./
 COPY libs libs
@@ -21,6 +22,10 @@ COPY --from=build --chown=node:node /src/package.json ./
 COPY --from=build --chown=node:node /src/node_modules node_modules
 COPY --from=build --chown=node:node /src/libs/otp-auth/package.json libs/otp-auth/package.json
 COPY --from=build --chown=node:node /src/libs/otp-auth/dist libs/otp-auth/dist
+# The sign-in page: the SDK's build it imports, and the HTML and CSS tsc does not copy to dist/.
+COPY --from=build --chown=node:node /src/libs/otp-auth-client/package.json libs/otp-auth-client/package.json
+COPY --from=build --chown=node:node /src/libs/otp-auth-client/dist libs/otp-auth-client/dist
+COPY --from=build --chown=node:node /src/apps/sample/web/index.html /src/apps/sample/web/app.css apps/sample/web/
 COPY --from=build --chown=node:node /src/dist dist
 USER node
 EXPOSE 3000

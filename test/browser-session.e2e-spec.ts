@@ -1,8 +1,8 @@
 import { jest } from '@jest/globals';
-import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { browserAvailable, CHROMIUM, CHROMIUM_ARGS } from './support/browser.js';
 import { recordSecret } from './support/log-capture.js';
 import { startSample, type SampleHarness } from './support/sample-harness.js';
 
@@ -18,15 +18,8 @@ import { startSample, type SampleHarness } from './support/sample-harness.js';
 // Nest boots, Chromium round trips: generous on a busy 2-core CI machine.
 jest.setTimeout(60_000);
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const COOKIE = '__Secure-otp_refresh';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  if (process.env['OTP_REQUIRE_BROWSER'] === '1') {
-    throw new Error(`browser e2e: ${CHROMIUM} is missing and OTP_REQUIRE_BROWSER=1 (apt-get install chromium).`);
-  }
-  console.warn(`browser e2e: SKIPPED: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH).`);
-}
+const hasChromium = browserAvailable('browser e2e');
 
 /** `fetch`'s `credentials`. */
 type Credentials = 'omit' | 'same-origin' | 'include';
@@ -213,16 +206,7 @@ async function seenFrom(site: Site, path: string, origin: string, count = 1): Pr
   beforeAll(async () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
     });
   }, 60_000);
   afterAll(async () => {

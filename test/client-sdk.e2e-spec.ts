@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { jest } from '@jest/globals';
 import { generateSync } from 'otplib';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { browserAvailable, CHROMIUM, CHROMIUM_ARGS } from './support/browser.js';
 import {
   isOtpAuthError,
   MemoryTokenStorage,
@@ -452,16 +453,7 @@ describe.each(cases)('client SDK against the sample app on %s, refresh token in 
 
 // ---- in a real browser ------------------------------------------------------------------------------
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  if (process.env['OTP_REQUIRE_BROWSER'] === '1') {
-    throw new Error(
-      `client SDK browser e2e: ${CHROMIUM} is missing and OTP_REQUIRE_BROWSER=1 (apt-get install chromium).`,
-    );
-  }
-  console.warn(`client SDK browser e2e: SKIPPED: no Chromium at ${CHROMIUM}.`);
-}
+const hasChromium = browserAvailable('client SDK browser e2e');
 /** The SDK's ES module build, as the package ships it (built by `tsc -b tsconfig.build.json`). */
 const SDK_DIST = fileURLToPath(new URL('../libs/otp-auth-client/dist/esm/', import.meta.url));
 
@@ -539,14 +531,7 @@ interface TabState {
     site = await startSite(harness.url!);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
     });
   }, 60_000);
   afterAll(async () => {

@@ -17,6 +17,7 @@ import { HealthController, SAMPLE_REDIS } from './health.controller.js';
 import { InfrastructureModule, SAMPLE_SENDER } from './infrastructure.module.js';
 import { PersistenceModule, SAMPLE_STORE } from './persistence.module.js';
 import type { SampleUser } from './sample-user.js';
+import { WebUiModule } from './web-ui.module.js';
 
 /** Library rate-limit options from the parsed `RATE_LIMIT_*` settings (unset ones keep the defaults). */
 function rateLimitOptions(limits: RateLimitConfig): RateLimitOptions {
@@ -40,7 +41,8 @@ export class AppModule {}
  * a configuration of their choice rather than the process environment.
  *
  * @param config - What {@link loadConfig} returned (or a test's own).
- * @returns The root module: TypeORM, the OTP auth module with its routes, and the example routes.
+ * @returns The root module: TypeORM, the OTP auth module with its routes, the example routes and
+ *   the sign-in page (unless `OTP_WEB_UI=false`).
  */
 export function createAppModule(config: SampleConfig): DynamicModule {
   return {
@@ -119,6 +121,7 @@ export function createAppModule(config: SampleConfig): DynamicModule {
           },
         }),
       }),
+      WebUiModule.forRoot(config.webUi),
     ],
     controllers: [ExampleController, HealthController],
     providers: [AuditLogListener],

@@ -31,6 +31,7 @@ describe('loadConfig', () => {
         database: { type: 'better-sqlite3', database: './data/sample.sqlite' },
         delivery: { kind: 'console' },
         platform: 'express',
+        webUi: true,
         cookieSecure: true,
         refreshTokenDelivery: 'cookie',
         developerMode: undefined,
@@ -271,6 +272,13 @@ describe('loadConfig', () => {
       expect(loadConfig({ HTTP_PLATFORM: 'fastify' }).platform).toBe('fastify');
       expect(loadConfig({ HTTP_PLATFORM: ' Fastify ' }).platform).toBe('fastify');
       expect(loadConfig({ HTTP_PLATFORM: 'express' }).platform).toBe('express');
+    });
+
+    it('OTP_WEB_UI', () => {
+      expect(loadConfig({ OTP_WEB_UI: 'false' }).webUi).toBe(false);
+      expect(loadConfig({ OTP_WEB_UI: '0' }).webUi).toBe(false);
+      expect(loadConfig({ OTP_WEB_UI: 'TRUE' }).webUi).toBe(true);
+      expect(errorOf({ OTP_WEB_UI: 'off' }).message).toBe('OTP_WEB_UI must be true, false, 1 or 0 (got "off").');
     });
 
     it('OTP_DEVELOPER_MODE', () => {

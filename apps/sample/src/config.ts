@@ -147,6 +147,11 @@ export interface SampleConfig {
   /** The Nest logger levels that `logLevel` enables. */
   readonly logLevels: LogLevel[];
   readonly platform: HttpPlatform;
+  /**
+   * `OTP_WEB_UI` (default true): serve the sign-in page at `/` and its files under `/ui/`. Off,
+   * both answer 404 (a deployment used only as an API).
+   */
+  readonly webUi: boolean;
   readonly production: boolean;
   /** Things worth telling the operator at startup (logged once the logger is up). */
   readonly warnings: readonly string[];
@@ -614,6 +619,7 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
     logLevel,
     logLevels,
     platform: oneOf(env, 'HTTP_PLATFORM', ['express', 'fastify'] as const, 'express'),
+    webUi: bool(env, 'OTP_WEB_UI') ?? true,
     production,
     warnings,
   };

@@ -35,3 +35,4 @@ const url = `http://localhost:${config.port}`;
 const logger = new Logger('Sample');
 logger.log(`Listening on ${url} (${config.platform}, database ${config.database.type})`);
 logger.log(`API docs: ${url}/${DOCS_PATH}`);
+if (config.webUi) logger.log(`Sign-in page: ${url}/`);
