@@ -24,7 +24,6 @@ export type {
   StatelessCodeOptions,
 } from './options/otp-auth-options.interface.js';
 export {
-  OtpAuthConfigurationError,
   OTP_AUTH_DEFAULTS,
   MIN_SECRET_LENGTH,
   MIN_SECRET_DISTINCT_CHARACTERS,
@@ -33,12 +32,7 @@ export {
   type ResolvedDeliveryOptions,
 } from './options/resolve-options.js';
 export { OtpAuthService, normalizeEmail } from './otp-auth.service.js';
-export {
-  LoginCodeService,
-  ResendCooldownException,
-  INVALID_CODE_MESSAGE,
-  type CodeRequestResult,
-} from './codes/login-code.service.js';
+export { LoginCodeService, INVALID_CODE_MESSAGE, type CodeRequestResult } from './codes/login-code.service.js';
 export { generateNumericCode, developerCode } from './codes/code-generator.js';
 export { deriveStatelessCode, windowCounter, MAX_STATELESS_CODE_DIGITS } from './codes/stateless-code.js';
 export { StatelessLoginCodes, MAX_STATELESS_CODES_PER_WINDOW } from './codes/stateless-login-codes.js';
@@ -65,8 +59,6 @@ export {
   type OtpPurpose,
 } from './delivery/otp-sender.interface.js';
 export { ConsoleOtpSender } from './delivery/console-otp.sender.js';
-export { PermanentDeliveryError } from './delivery/otp-sender.interface.js';
-export { NoRecipientError, type NoRecipientReason } from './delivery/otp-sender.interface.js';
 export { RecipientLimit } from './delivery/recipient-limit.js';
 export { CodeOutbox, type OutboxMessage } from './delivery/code-outbox.js';
 export {
@@ -82,8 +74,6 @@ export { SmsOtpSender, type SmsOtpSenderOptions, type SmsRecipientResolver } fro
 export {
   OtpRateLimiter,
   RateLimited,
-  TooManyRequestsException,
-  RateLimitUnavailableException,
   type RateLimitedAction,
   type RateLimitSubject,
   type RateLimitVerdict,
@@ -106,8 +96,6 @@ export {
 } from './rate-limits/in-memory-rate-limit.storage.js';
 export {
   FallbackRateLimitStorage,
-  RateLimitUnavailableError,
-  RateLimitStorageTimeoutError,
   type RateLimitFailurePolicy,
   type FallbackRateLimitStorageOptions,
   type RateLimitStorageErrorInfo,
@@ -182,14 +170,8 @@ export {
   type RecentSignInWindow,
 } from './guards/recent-sign-in.guard.js';
 export type * from './store/otp-auth-store.interface.js';
-export {
-  OtpStoreUnavailableException,
-  OtpServiceUnavailableException,
-  STORE_UNAVAILABLE_RETRY_AFTER,
-  isNetworkError,
-  withStoreAvailability,
-} from './store/store-unavailable.js';
-export { StoreUnavailableFilter } from './http/store-unavailable.filter.js';
+export { isNetworkError, withStoreAvailability } from './store/store-unavailable.js';
+export { RetryAfterFilter } from './http/retry-after.filter.js';
 export { OtpValidationPipe, MAX_BODY_DEPTH, nestedDeeperThan } from './http/body-validation.pipe.js';
 export {
   RefreshCookieOriginGuard,
@@ -201,3 +183,19 @@ export {
   CROSS_SITE_MESSAGE,
   mediaTypeOf,
 } from './http/request-guards.js';
+export {
+  NoRecipientError,
+  type NoRecipientReason,
+  type OtpAuthErrorCode,
+  OtpAuthConfigurationError,
+  OtpServiceUnavailableException,
+  OtpStoreUnavailableException,
+  PermanentDeliveryError,
+  RateLimitStorageTimeoutError,
+  RateLimitUnavailableError,
+  RateLimitUnavailableException,
+  ResendCooldownException,
+  RetryLaterException,
+  STORE_UNAVAILABLE_RETRY_AFTER,
+  TooManyRequestsException,
+} from './errors.js';

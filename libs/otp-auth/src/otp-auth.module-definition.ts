@@ -4,7 +4,7 @@ import { SecretKeys } from './crypto/secret-keys.js';
 import { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 import { OTP_SENDER, type OtpSender } from './delivery/otp-sender.interface.js';
 import { createOtpAuthController } from './http/otp-auth.controller.js';
-import { StoreUnavailableFilter } from './http/store-unavailable.filter.js';
+import { RetryAfterFilter } from './http/retry-after.filter.js';
 import { OtpAuthGlobalGuard } from './guards/otp-auth-global.guard.js';
 import { RefreshCookiePathCheck, refreshCookieSettings } from './http/refresh-cookie.js';
 import { withStoreAvailability } from './store/store-unavailable.js';
@@ -12,12 +12,8 @@ import { createTotpController } from './totp/totp.controller.js';
 import { createTokenEndpointController } from './introspection/token-endpoints.controller.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 import type { OtpAuthModuleExtras, OtpAuthModuleOptions } from './options/otp-auth-options.interface.js';
-import {
-  OtpAuthConfigurationError,
-  OTP_AUTH_DEFAULTS,
-  resolveOtpAuthOptions,
-  type ResolvedOtpAuthOptions,
-} from './options/resolve-options.js';
+import { OTP_AUTH_DEFAULTS, resolveOtpAuthOptions, type ResolvedOtpAuthOptions } from './options/resolve-options.js';
+import { OtpAuthConfigurationError } from './errors.js';
 
 const EXTRAS_DEFAULTS: OtpAuthModuleExtras = {
   isGlobal: false,
@@ -103,7 +99,9 @@ export const {
         useFactory: (c: ResolvedOtpAuthOptions) => new SecretKeys(c.secret),
       },
       // Global, but it catches only OtpStoreUnavailableException (503 + Retry-After).
-      ...(extras.storeUnavailableFilter === false ? [] : [{ provide: APP_FILTER, useClass: StoreUnavailableFilter }]),
+      ...((extras.retryAfterFilter ?? extras.storeUnavailableFilter) === false
+        ? []
+        : [{ provide: APP_FILTER, useClass: RetryAfterFilter }]),
       // The module's own instance (also injectable by the app). Only this guard reads @Public(), which
       // marks the routes that need no token (sign-in, refresh, logout, token endpoints).
       ...(extras.globalGuard === true ? [{ provide: APP_GUARD, useExisting: OtpAuthGlobalGuard }] : []),

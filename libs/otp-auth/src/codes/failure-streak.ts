@@ -3,8 +3,8 @@ import { SecretKeys } from '../crypto/secret-keys.js';
 import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
-import { RateLimitUnavailableError } from '../rate-limits/fallback-rate-limit.storage.js';
 import { OtpRateLimiter } from '../rate-limits/otp-rate-limiter.js';
+import { RateLimitUnavailableError } from '../errors.js';
 
 /** The outcome of {@link FailureStreak.check}. */
 export interface StreakCheck {

@@ -1,4 +1,4 @@
-import { HttpException, HttpStatus, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { hashesEqual, SecretKeys } from '../crypto/secret-keys.js';
 import type { OtpDeliveryContext } from '../delivery/otp-sender.interface.js';
@@ -9,15 +9,16 @@ import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { CodeRecord, StoredUser } from '../store/otp-auth-store.interface.js';
-import { RateLimitUnavailableError } from '../rate-limits/fallback-rate-limit.storage.js';
-import {
-  OtpRateLimiter,
-  RateLimitUnavailableException,
-  TooManyRequestsException,
-} from '../rate-limits/otp-rate-limiter.js';
+import { OtpRateLimiter } from '../rate-limits/otp-rate-limiter.js';
 import { FailureStreak } from './failure-streak.js';
 import { developerCode, generateNumericCode } from './code-generator.js';
 import { StatelessCooldown, StatelessLoginCodes } from './stateless-login-codes.js';
+import {
+  RateLimitUnavailableError,
+  RateLimitUnavailableException,
+  ResendCooldownException,
+  TooManyRequestsException,
+} from '../errors.js';
 
 /** The single message of every refused code: wrong, expired, used, locked or unknown address. */
 export const INVALID_CODE_MESSAGE = 'Invalid or expired code';
@@ -50,21 +51,6 @@ export interface CodeRequestResult {
   readonly expiresIn: number;
   /** Only in developer mode: the code itself. */
   readonly developerCode?: string;
-}
-
-/** Thrown when an address asks for a new code inside the resend cooldown. */
-export class ResendCooldownException extends HttpException {
-  constructor(readonly retryAfterSeconds: number) {
-    super(
-      {
-        statusCode: HttpStatus.TOO_MANY_REQUESTS,
-        error: 'Too Many Requests',
-        message: `Please wait ${retryAfterSeconds} seconds before requesting another code.`,
-        retry_after: retryAfterSeconds,
-      },
-      HttpStatus.TOO_MANY_REQUESTS,
-    );
-  }
 }
 
 /**

@@ -3,9 +3,10 @@ import { Inject, Injectable, Logger, UnauthorizedException, type OnApplicationBo
 import { hashesEqual, SecretKeys } from '../crypto/secret-keys.js';
 import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import { OtpAuthConfigurationError, type ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { type ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { OtpRateLimiter } from '../rate-limits/otp-rate-limiter.js';
 import { deriveStatelessCode, windowCounter } from './stateless-code.js';
+import { OtpAuthConfigurationError } from '../errors.js';
 
 /** Thrown by {@link StatelessLoginCodes} for every refused code (same message as stored mode). */
 const INVALID = 'Invalid or expired code';

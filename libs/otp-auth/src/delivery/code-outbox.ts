@@ -4,14 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
-import {
-  NoRecipientError,
-  OTP_SENDER,
-  PermanentDeliveryError,
-  withoutCode,
-  type OtpDeliveryContext,
-  type OtpSender,
-} from './otp-sender.interface.js';
+import { OTP_SENDER, withoutCode, type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import { NoRecipientError, PermanentDeliveryError } from '../errors.js';
 
 /** One message waiting to go out. */
 export interface OutboxMessage {

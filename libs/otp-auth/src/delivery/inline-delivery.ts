@@ -10,13 +10,8 @@ import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { OutboxMessage } from './code-outbox.js';
-import {
-  NoRecipientError,
-  OTP_SENDER,
-  PermanentDeliveryError,
-  withoutCode,
-  type OtpSender,
-} from './otp-sender.interface.js';
+import { OTP_SENDER, withoutCode, type OtpSender } from './otp-sender.interface.js';
+import { NoRecipientError, PermanentDeliveryError } from '../errors.js';
 
 /** What became of one attempt. */
 type Outcome = 'sent' | 'no_recipient' | 'failed';

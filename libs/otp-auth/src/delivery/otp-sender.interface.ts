@@ -30,36 +30,6 @@ export interface OtpDeliveryContext {
 }
 
 /**
- * A delivery failure that retrying will not fix (a rejected address, a 4xx from the
- * provider). Senders throw it so the outbox stops retrying; any other error is retried.
- */
-export class PermanentDeliveryError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PermanentDeliveryError';
-  }
-}
-
-/** Why {@link NoRecipientError} was thrown. */
-export type NoRecipientReason = 'no_recipient' | 'recipient_limit';
-
-/**
- * Not a failure: the address has nowhere to send to (a user without a phone number on file), or
- * the destination's cap (`delivery.recipientLimit`) is reached. The module answers exactly as for
- * an unknown address (same status, body and response time, no 503), keeps the undelivered code so
- * the resend cooldown behaves alike, does not retry, and emits `code.not_sent`.
- */
-export class NoRecipientError extends Error {
-  constructor(
-    message: string,
-    readonly reason: NoRecipientReason = 'no_recipient',
-  ) {
-    super(message);
-    this.name = 'NoRecipientError';
-  }
-}
-
-/**
  * Delivers a code to an address. Throwing (or rejecting) tells the module the code did not
  * go out: the code is withdrawn, the cooldown is not consumed, and the client gets a 503 (when
  * responses are not answered at a fixed time, see `delivery.uniformTiming`; then the client gets

@@ -5,8 +5,9 @@ import {
   startRecordingServer,
   type RecordingServer,
 } from '../../../../test/support/network-peers.js';
-import { NoRecipientError, PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
+import { type OtpDeliveryContext } from './otp-sender.interface.js';
 import { SmsOtpSender, type SmsOtpSenderOptions } from './sms-otp.sender.js';
+import { NoRecipientError, PermanentDeliveryError } from '../errors.js';
 
 const ACCOUNT_SID = `AC${'0123456789abcdef'.repeat(2)}`;
 const SERVICE_SID = `MG${'fedcba9876543210'.repeat(2)}`;

@@ -1,11 +1,7 @@
 import { isIP } from 'node:net';
 import { OtpMessageTemplates, type OtpMessageTemplatesOptions } from './message-templates.js';
-import {
-  NoRecipientError,
-  PermanentDeliveryError,
-  type OtpDeliveryContext,
-  type OtpSender,
-} from './otp-sender.interface.js';
+import { type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import { NoRecipientError, PermanentDeliveryError } from '../errors.js';
 
 /**
  * Finds the phone number for an email address: E.164 (`+41791234567`; spaces, dots, dashes and

@@ -5,9 +5,10 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerError, type SMTPServerOptions } from 'smtp-server';
 import { OtpMessageTemplates } from './message-templates.js';
-import { PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
+import { type OtpDeliveryContext } from './otp-sender.interface.js';
 import { defaultSmtpRequireTls, SmtpOtpSender, type SmtpOtpSenderOptions } from './smtp-otp.sender.js';
 import { failureOf, freePort } from '../../../../test/support/network-peers.js';
+import { PermanentDeliveryError } from '../errors.js';
 
 /** What the server got: the envelope, whether the session was encrypted, and the raw message. */
 interface ReceivedMail {

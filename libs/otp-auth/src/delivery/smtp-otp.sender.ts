@@ -3,7 +3,8 @@ import { isIP } from 'node:net';
 import { createTransport, type NodemailerError, type SMTPPoolOptions, type Transporter } from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
 import { OtpMessageTemplates, type OtpMessageTemplatesOptions } from './message-templates.js';
-import { PermanentDeliveryError, type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import { type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import { PermanentDeliveryError } from '../errors.js';
 
 /** TLS settings of {@link SmtpOtpSender}. */
 export interface SmtpTlsOptions {

@@ -6,7 +6,7 @@ import {
   startRecordingServer,
   type RecordingServer,
 } from '../../../../test/support/network-peers.js';
-import { PermanentDeliveryError, type OtpDeliveryContext } from './otp-sender.interface.js';
+import { type OtpDeliveryContext } from './otp-sender.interface.js';
 import {
   signWebhookBody,
   verifyWebhookRequest,
@@ -14,6 +14,7 @@ import {
   WEBHOOK_TIMESTAMP_HEADER,
   WebhookOtpSender,
 } from './webhook-otp.sender.js';
+import { PermanentDeliveryError } from '../errors.js';
 
 const SECRET = 'webhook-secret';
 const context: OtpDeliveryContext = {

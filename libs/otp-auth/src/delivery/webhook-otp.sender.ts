@@ -1,6 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PermanentDeliveryError, type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import { type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import { PermanentDeliveryError } from '../errors.js';
 
 /** Settings of {@link WebhookOtpSender}. */
 export interface WebhookOtpSenderOptions {

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { CleanupReport } from '../store/otp-auth-store.interface.js';
-import type { NoRecipientReason } from '../delivery/otp-sender.interface.js';
+import { type NoRecipientReason } from '../errors.js';
 
 /** Why a code or second factor was refused. */
 export type RefusalReason = 'no_code' | 'expired' | 'wrong' | 'attempts_exhausted' | 'already_used';

@@ -22,7 +22,6 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from './openapi.js';
-import { ResendCooldownException } from '../codes/login-code.service.js';
 import { bearerToken, type AuthRequest } from '../guards/auth-request.js';
 import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
 import { Public } from '../guards/public.decorator.js';
@@ -45,7 +44,7 @@ import { writeTokenResponse } from './token-response.js';
 import { OtpValidationPipe } from './body-validation.pipe.js';
 import { isMfaChallenge } from '../totp/mfa-challenge.service.js';
 import { OtpRateLimitGuard } from '../rate-limits/otp-rate-limit.guard.js';
-import { RateLimited, TooManyRequestsException } from '../rate-limits/otp-rate-limiter.js';
+import { RateLimited } from '../rate-limits/otp-rate-limiter.js';
 import { resolveClientIp } from '../rate-limits/client-ip.js';
 
 const REQUEST_OTP_MESSAGE = 'If the address can sign in, a code is on its way.';
@@ -75,24 +74,16 @@ export class OtpAuthRoutes {
   @ApiOkResponse({ type: RequestOtpResponseDto, description: 'Same answer for every address.' })
   @ApiTooManyRequestsResponse({ description: 'Inside the resend cooldown, or over a rate limit; see Retry-After.' })
   @ApiServiceUnavailableResponse({ description: 'The code could not be delivered; nothing was stored.' })
-  async requestOtp(
-    @Req() request: AuthRequest,
-    @Body() body: RequestOtpBodyDto,
-    @Res({ passthrough: true }) response: AuthResponse,
-  ): Promise<RequestOtpResponseDto> {
-    try {
-      const result = await this.auth.requestOtp(body.email, { locale: body.locale, ip: this.clientIp(request) });
-      if (result.developerCode !== undefined) {
-        return {
-          message: `Developer mode: your code is ${result.developerCode}.`,
-          expires_in: result.expiresIn,
-          dev_code: result.developerCode,
-        };
-      }
-      return { message: REQUEST_OTP_MESSAGE, expires_in: result.expiresIn };
-    } catch (error) {
-      throw withRetryAfter(error, response);
+  async requestOtp(@Req() request: AuthRequest, @Body() body: RequestOtpBodyDto): Promise<RequestOtpResponseDto> {
+    const result = await this.auth.requestOtp(body.email, { locale: body.locale, ip: this.clientIp(request) });
+    if (result.developerCode !== undefined) {
+      return {
+        message: `Developer mode: your code is ${result.developerCode}.`,
+        expires_in: result.expiresIn,
+        dev_code: result.developerCode,
+      };
     }
+    return { message: REQUEST_OTP_MESSAGE, expires_in: result.expiresIn };
   }
 
   @Post('verify-otp')
@@ -110,12 +101,7 @@ export class OtpAuthRoutes {
     @Body() body: VerifyOtpDto,
     @Res({ passthrough: true }) response: AuthResponse,
   ): Promise<TokenResponseDto | MfaRequiredResponseDto> {
-    let result;
-    try {
-      result = await this.auth.verifyOtp(body.email, body.code, { ip: this.clientIp(request) });
-    } catch (error) {
-      throw withRetryAfter(error, response);
-    }
+    const result = await this.auth.verifyOtp(body.email, body.code, { ip: this.clientIp(request) });
     if (isMfaChallenge(result)) {
       return { mfa_required: true, mfa_token: result.mfaToken, expires_in: result.expiresIn };
     }
@@ -202,14 +188,6 @@ export class OtpAuthRoutes {
   private tokenResponse(tokens: SessionTokens, response: AuthResponse): TokenResponseDto {
     return writeTokenResponse(this.config, tokens, response);
   }
-}
-
-/** A 429 from the service (cooldown or an address counter) answers with its `Retry-After`. */
-function withRetryAfter(error: unknown, response: AuthResponse): unknown {
-  if (error instanceof ResendCooldownException || error instanceof TooManyRequestsException) {
-    response.header('Retry-After', String(error.retryAfterSeconds));
-  }
-  return error;
 }
 
 /** The routes under a prefix; a fresh class per module so several prefixes can coexist. */

@@ -5,7 +5,6 @@ import type { OtpAuthEvent, OtpAuthEvents } from '../events/otp-auth-event.js';
 import type { OtpAuthService } from '../otp-auth.service.js';
 import { resolveOtpAuthOptions, type ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { CleanupReport, OtpAuthStore } from '../store/otp-auth-store.interface.js';
-import { OtpStoreUnavailableException } from '../store/store-unavailable.js';
 import {
   CleanupScheduler,
   CLEANUP_JITTER,
@@ -13,6 +12,7 @@ import {
   MIN_FIRST_CLEANUP_DELAY_MS,
   nextCleanupDelayMs,
 } from './cleanup-scheduler.js';
+import { OtpStoreUnavailableException } from '../errors.js';
 
 const REPORT: CleanupReport = { codes: 2, refreshTokens: 3, sessions: 1, revocations: 4, mfa: 0, total: 10 };
 const HOUR = 3_600_000;

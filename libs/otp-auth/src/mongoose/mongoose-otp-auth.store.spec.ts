@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import { Prop, Schema as NestSchema, SchemaFactory, getConnectionToken, getModelToken } from '@nestjs/mongoose';
 import mongoose, { type Connection, type IndexOptions, type Model, type Schema } from 'mongoose';
 import type { OtpAuthModuleOptions } from '../options/otp-auth-options.interface.js';
-import { OtpAuthConfigurationError } from '../options/resolve-options.js';
 import {
   DEFAULT_CODE_RETENTION_SECONDS,
   DEFAULT_OTP_COLLECTION_PREFIX,
@@ -26,6 +25,7 @@ import {
   type OtpUserFields,
 } from './schemas.js';
 import { parseUserId, userIdToString } from './user-id.js';
+import { OtpAuthConfigurationError } from '../errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -8,7 +8,6 @@ import mongoose, {
   type Schema,
   type mongo,
 } from 'mongoose';
-import { OtpAuthConfigurationError } from '../options/resolve-options.js';
 import { someCause } from '../store/store-unavailable.js';
 import type {
   AttemptLimits,
@@ -44,6 +43,7 @@ import {
   type OtpUserFields,
 } from './schemas.js';
 import { isUserIdKind, parseUserId, userIdToString, type UserIdKind } from './user-id.js';
+import { OtpAuthConfigurationError } from '../errors.js';
 
 /** Settings of {@link MongooseOtpAuthStore}. */
 export interface MongooseOtpAuthStoreOptions<TUser extends OtpUserFields = OtpUser> {

@@ -309,11 +309,16 @@ export interface OtpAuthModuleExtras {
    */
   globalGuard?: boolean;
   /**
-   * Register {@link StoreUnavailableFilter} globally, so an unreachable database answers 503 with
-   * `Retry-After` everywhere. Set false when your own global filter must see those exceptions (they
-   * are `HttpException`s with status 503); `new StoreUnavailableFilter(app.get(HttpAdapterHost))` or
-   * your filter can then add the header. Default true.
+   * Register {@link RetryAfterFilter} globally, so every exception of the module that carries a
+   * wait (429: rate limits and the resend cooldown; 503: an unreachable database or counter
+   * storage) answers with `Retry-After`, on the module's routes and on the app's own. Set false when
+   * your own global filter must see those exceptions (they are `HttpException`s with
+   * `retryAfterSeconds`); `new RetryAfterFilter(app.get(HttpAdapterHost))` or your filter must then
+   * add the header.
+   * @default true
    */
+  retryAfterFilter?: boolean;
+  /** @deprecated The former name of {@link OtpAuthModuleExtras.retryAfterFilter}; still honoured. */
   storeUnavailableFilter?: boolean;
   /** An injectable sender class, resolved through DI (used when `sendOtp` is not given). */
   sender?: Type<OtpSender>;

@@ -1,6 +1,7 @@
 import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import type { OtpAuthModuleOptions } from './otp-auth-options.interface.js';
-import { OTP_AUTH_DEFAULTS, OtpAuthConfigurationError, resolveOtpAuthOptions } from './resolve-options.js';
+import { OTP_AUTH_DEFAULTS, resolveOtpAuthOptions } from './resolve-options.js';
+import { OtpAuthConfigurationError } from '../errors.js';
 
 const SECRET = 'resolve-options-secret-0123456789abcdef';
 const store = {

@@ -24,14 +24,7 @@ import type {
   TokenEndpointOptions,
   TotpOptions,
 } from './otp-auth-options.interface.js';
-
-/** Thrown at startup when the module's options are unusable; the message says how to fix them. */
-export class OtpAuthConfigurationError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(`OtpAuthModule: ${message}`, options);
-    this.name = 'OtpAuthConfigurationError';
-  }
-}
+import { OtpAuthConfigurationError } from '../errors.js';
 
 /** Options after defaults and validation; what the services read. */
 export interface ResolvedOtpAuthOptions {
@@ -285,6 +278,7 @@ const EXTRA_KEYS = {
   isGlobal: true,
   routePrefix: true,
   mountRoutes: true,
+  retryAfterFilter: true,
   storeUnavailableFilter: true,
   sender: true,
   extraProviders: true,

@@ -7,11 +7,10 @@ import { RECOMMENDED_RATE_LIMIT_REDIS_OPTIONS, RedisRateLimitStorage } from '../
 import {
   FallbackRateLimitStorage,
   type FallbackRateLimitStorageOptions,
-  RateLimitStorageTimeoutError,
-  RateLimitUnavailableError,
   type RateLimitStorageErrorInfo,
 } from './fallback-rate-limit.storage.js';
 import type { RateLimitCounter } from './rate-limit-storage.interface.js';
+import { RateLimitStorageTimeoutError, RateLimitUnavailableError } from '../errors.js';
 
 const REDIS = new URL(process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379');
 const PREFIX = `otp:rl:test:${randomUUID()}:`;

@@ -1,5 +1,4 @@
 import { InMemoryRateLimitStorage, type InMemoryRateLimitStorageOptions } from './in-memory-rate-limit.storage.js';
-import { RateLimitUnavailableError } from './rate-limit-unavailable.error.js';
 
 export { RateLimitUnavailableError };
 import type {
@@ -9,6 +8,7 @@ import type {
   RateLimitDecision,
   RateLimitStorage,
 } from './rate-limit-storage.interface.js';
+import { RateLimitStorageTimeoutError, RateLimitUnavailableError } from '../errors.js';
 
 /**
  * What {@link FallbackRateLimitStorage} does while its primary storage is unreachable:
@@ -60,15 +60,6 @@ export interface FallbackRateLimitStorageOptions {
   errorReportIntervalMs?: number;
   /** Called when the primary answers again after a failure. */
   onRecover?: () => void;
-}
-
-/** The primary did not answer within `timeoutMs`. */
-export class RateLimitStorageTimeoutError extends Error {
-  override readonly name = 'RateLimitStorageTimeoutError';
-
-  constructor(readonly timeoutMs: number) {
-    super(`rate-limit storage did not answer within ${timeoutMs} ms`);
-  }
 }
 
 /**

@@ -5,8 +5,8 @@ import type {
   RateLimitDecision,
   RateLimitStorage,
 } from './rate-limit-storage.interface.js';
-import { RateLimitUnavailableError } from './rate-limit-unavailable.error.js';
 import { assertValidCounter, assertValidNow, counterState, hasRoom, windowIndexAt } from './sliding-window.js';
+import { RateLimitUnavailableError } from '../errors.js';
 
 /** Settings of {@link InMemoryRateLimitStorage}. */
 export interface InMemoryRateLimitStorageOptions {

@@ -4,12 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { resolveClientIp } from './client-ip.js';
-import {
-  OtpRateLimiter,
-  RATE_LIMITED_ACTION,
-  TooManyRequestsException,
-  type RateLimitedAction,
-} from './otp-rate-limiter.js';
+import { OtpRateLimiter, RATE_LIMITED_ACTION, type RateLimitedAction } from './otp-rate-limiter.js';
+import { TooManyRequestsException } from '../errors.js';
 
 /** The parts of an Express or Fastify request/response the guard touches. */
 interface LimitedRequest {
@@ -45,16 +41,16 @@ export class OtpRateLimitGuard implements CanActivate {
     const response = http.getResponse<LimitedResponse>();
     const raw = request.raw ?? (request as unknown as IncomingMessage);
     const ip = resolveClientIp(raw, this.config.rateLimits.trustProxy);
-    // Storage down under 'fail-closed' throws RateLimitUnavailableException: the module's 503
-    // filter adds Retry-After, as for every OtpServiceUnavailableException.
+    // Storage down under 'fail-closed' throws RateLimitUnavailableException (503), answered by the
+    // module's RetryAfterFilter like every exception that carries a wait.
     const verdict = await this.limiter.checkClient(action, ip, context.getHandler().name);
     if (verdict.headers) {
       for (const [name, value] of Object.entries(verdict.headers))
         if (value !== undefined) response.header(name, value);
     }
     if (!verdict.allowed) {
-      // The longest wait of all counters, not only of those described in the RateLimit headers.
-      response.header('Retry-After', String(verdict.retryAfter));
+      // The longest wait of all counters, not only of those described in the RateLimit headers;
+      // the module's RetryAfterFilter turns it into the Retry-After header.
       throw new TooManyRequestsException(verdict.retryAfter);
     }
     return true;

@@ -1,18 +1,8 @@
-import {
-  HttpException,
-  HttpStatus,
-  Inject,
-  Injectable,
-  Logger,
-  SetMetadata,
-  type OnApplicationShutdown,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, SetMetadata, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { SecretKeys } from '../crypto/secret-keys.js';
 import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
-import { RateLimitUnavailableError } from './fallback-rate-limit.storage.js';
 import { rateLimitHeaders, retryAfterSeconds, type RateLimitHeaders } from './rate-limit-headers.js';
 import type { RateLimitRule } from './rate-limit-rules.js';
 import {
@@ -21,7 +11,7 @@ import {
   type RateLimitStorage,
 } from './rate-limit-storage.interface.js';
 import { rateLimitKeyForIp, rateLimitKeysForIpv6Prefixes } from './client-ip.js';
-import { OtpServiceUnavailableException } from '../store/store-unavailable.js';
+import { RateLimitUnavailableError, RateLimitUnavailableException } from '../errors.js';
 
 /** What a request does, for rate limiting: send a code, or check a code / second factor. */
 export type RateLimitedAction = 'send' | 'verify';
@@ -60,28 +50,6 @@ export interface RateLimitVerdict {
   readonly headers: RateLimitHeaders | undefined;
   /** Seconds to wait when refused. */
   readonly retryAfter: number;
-}
-
-/** Answer to a refused request: 429 with a message that says how long to wait. */
-export class TooManyRequestsException extends HttpException {
-  constructor(readonly retryAfterSeconds: number) {
-    super(
-      {
-        statusCode: HttpStatus.TOO_MANY_REQUESTS,
-        error: 'Too Many Requests',
-        message: `Too many requests. Please try again in ${retryAfterSeconds} seconds.`,
-        retry_after: retryAfterSeconds,
-      },
-      HttpStatus.TOO_MANY_REQUESTS,
-    );
-  }
-}
-
-/** Answer when the shared counter storage is down and the policy is `'fail-closed'`. */
-export class RateLimitUnavailableException extends OtpServiceUnavailableException {
-  constructor(retryAfterSeconds: number) {
-    super('Sign-in is briefly unavailable. Please try again shortly.', retryAfterSeconds);
-  }
 }
 
 const RATE_LIMITED_ACTION = 'otp-auth:rate-limited-action';

@@ -8,8 +8,8 @@ import { Redis } from 'ioredis';
 import { FallbackRateLimitStorage } from '../rate-limits/fallback-rate-limit.storage.js';
 import { InMemoryRateLimitStorage } from '../rate-limits/in-memory-rate-limit.storage.js';
 import type { RateLimitStorage } from '../rate-limits/rate-limit-storage.interface.js';
-import { RateLimitUnavailableError } from '../rate-limits/rate-limit-unavailable.error.js';
 import { RedisRateLimitStorage } from './redis-rate-limit.storage.js';
+import { RateLimitUnavailableError } from '../errors.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const PREFIX = `otp:rl:test:${randomUUID()}:`;

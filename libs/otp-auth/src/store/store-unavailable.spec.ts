@@ -6,9 +6,10 @@ import { isMongoUnavailable } from '../mongoose/mongoose-otp-auth.store.js';
 import type { ArgumentsHost } from '@nestjs/common';
 import type { HttpAdapterHost } from '@nestjs/core';
 import { firstValueFrom, type Observable } from 'rxjs';
-import { StoreUnavailableFilter } from '../http/store-unavailable.filter.js';
+import { RetryAfterFilter } from '../http/retry-after.filter.js';
 import type { OtpAuthStore } from './otp-auth-store.interface.js';
-import { isNetworkError, OtpStoreUnavailableException, withStoreAvailability } from './store-unavailable.js';
+import { isNetworkError, withStoreAvailability } from './store-unavailable.js';
+import { OtpStoreUnavailableException } from '../errors.js';
 
 const socketError = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:5432`), { code });
 
@@ -127,8 +128,8 @@ describe('withStoreAvailability on odd stores', () => {
   });
 });
 
-describe('StoreUnavailableFilter outside HTTP', () => {
-  const filter = new StoreUnavailableFilter({} as HttpAdapterHost);
+describe('RetryAfterFilter outside HTTP', () => {
+  const filter = new RetryAfterFilter({} as HttpAdapterHost);
   const host = (type: string) => ({ getType: () => type }) as unknown as ArgumentsHost;
 
   it('hands GraphQL the exception and RPC/WebSocket an error stream, never a throw', async () => {

@@ -1,54 +1,6 @@
-import { HttpException, HttpStatus } from '@nestjs/common';
+import { HttpException } from '@nestjs/common';
 import type { OtpAuthStore } from './otp-auth-store.interface.js';
-
-/** What clients are told to wait when the database cannot be reached, in seconds. */
-export const STORE_UNAVAILABLE_RETRY_AFTER = 5;
-
-/**
- * A 503 with a suggested wait: something the module depends on (database, counter storage) cannot
- * be reached. {@link StoreUnavailableFilter} answers every subclass with `Retry-After`.
- */
-export class OtpServiceUnavailableException extends HttpException {
-  constructor(
-    message: string,
-    /** Suggested wait, in seconds; also the `Retry-After` header. */
-    readonly retryAfterSeconds: number,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      {
-        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
-        error: 'Service Unavailable',
-        message,
-        retry_after: retryAfterSeconds,
-      },
-      HttpStatus.SERVICE_UNAVAILABLE,
-      options,
-    );
-  }
-}
-
-/**
- * The database behind the store cannot be reached (refused, reset, timed out). Answered as 503
- * with `Retry-After` by the module's exception filter ({@link StoreUnavailableFilter}), anywhere in
- * the app (the module's routes, and app routes behind `VerifiedUserGuard`). Nest gives an
- * exception to one filter only, and a global filter registered later comes first: with
- * `storeUnavailableFilter: false` the module registers none, and this `HttpException` (503) reaches
- * your own filters instead.
- */
-export class OtpStoreUnavailableException extends OtpServiceUnavailableException {
-  constructor(
-    /** Suggested wait, in seconds; also the `Retry-After` header. */
-    retryAfterSeconds: number = STORE_UNAVAILABLE_RETRY_AFTER,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      'Sign-in is briefly unavailable: the database cannot be reached. Please try again shortly.',
-      retryAfterSeconds,
-      options,
-    );
-  }
-}
+import { OtpStoreUnavailableException } from '../errors.js';
 
 /** Node's socket and DNS failures: the same for every driver. */
 const NETWORK_ERROR_CODES = new Set([

@@ -3,7 +3,6 @@ import { Logger } from '@nestjs/common';
 import { QueryFailedError, type DataSource, type EntityTarget, type ObjectLiteral, type Repository } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
-import { OtpAuthConfigurationError } from '../options/resolve-options.js';
 import { someCause } from '../store/store-unavailable.js';
 import type {
   AttemptLimits,
@@ -36,6 +35,7 @@ import {
   type OtpBaseUser,
 } from './entities.js';
 import { otpAuthMigrations } from './migrations.js';
+import { OtpAuthConfigurationError } from '../errors.js';
 
 /** Settings of {@link TypeOrmOtpAuthStore}. */
 export interface TypeOrmOtpAuthStoreOptions<TUser extends OtpBaseUser> {
