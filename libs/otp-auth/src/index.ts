@@ -11,27 +11,45 @@ export {
   OTP_AUTH_OPTIONS_TYPE,
   OTP_AUTH_ASYNC_OPTIONS_TYPE,
 } from './otp-auth.module-definition.js';
-export { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
-export type {
-  OtpAuthModuleOptions,
-  OtpAuthModuleExtras,
-  RefreshCookieOptions,
-  RefreshTokenDelivery,
-  AdditionalClaims,
-  TotpOptions,
-  TokenEndpointOptions,
-  DeliveryOptions,
-  StatelessCodeOptions,
-} from './options/otp-auth-options.interface.js';
+export { OTP_AUTH_STORE } from './store/constants.js';
+export { OtpAuthEvents } from './events/otp-auth-events.js';
+export type { OtpAuthModuleOptions, OtpAuthModuleExtras } from './options/otp-auth-options.interface.js';
 export {
   OTP_AUTH_DEFAULTS,
   MIN_SECRET_LENGTH,
   MIN_SECRET_DISTINCT_CHARACTERS,
   resolveOtpAuthOptions,
   type ResolvedOtpAuthOptions,
-  type ResolvedDeliveryOptions,
 } from './options/resolve-options.js';
-export { OtpAuthService, normalizeEmail } from './otp-auth.service.js';
+export {
+  CODE_DEFAULTS,
+  type CodeOptions,
+  type ResolvedCodeOptions,
+  type StatelessCodeOptions,
+} from './codes/code.options.js';
+export {
+  TOKEN_DEFAULTS,
+  type AdditionalClaims,
+  type ResolvedTokenOptions,
+  type TokenOptions,
+} from './tokens/token.options.js';
+export {
+  REFRESH_TRANSPORT_DEFAULTS,
+  type RefreshCookieOptions,
+  type RefreshTokenDelivery,
+  type RefreshTransportOptions,
+  type ResolvedRefreshCookie,
+  type ResolvedRefreshTransport,
+} from './http/refresh-transport.options.js';
+export { type ResolvedTotpOptions, type TotpOptions } from './totp/totp.options.js';
+export { DELIVERY_DEFAULTS, type DeliveryOptions, type ResolvedDeliveryOptions } from './delivery/delivery.options.js';
+export {
+  type ResolvedTokenEndpointOptions,
+  type TokenEndpointOptions,
+} from './introspection/token-endpoint.options.js';
+export { type ResolvedRateLimits } from './rate-limits/rate-limit.options.js';
+export { OtpAuthService } from './otp-auth.service.js';
+export { normalizeEmail } from './codes/normalize-email.js';
 export { LoginCodeService, INVALID_CODE_MESSAGE, type CodeRequestResult } from './codes/login-code.service.js';
 export { generateNumericCode, developerCode } from './codes/code-generator.js';
 export { deriveStatelessCode, windowCounter, MAX_STATELESS_CODE_DIGITS } from './codes/stateless-code.js';
@@ -50,7 +68,7 @@ export { OtpAuthGlobalGuard } from './guards/otp-auth-global.guard.js';
 export { VerifiedUserGuard } from './guards/verified-user.guard.js';
 export { Public, IS_PUBLIC_ROUTE } from './guards/public.decorator.js';
 export { CurrentUser, Claims, TokenClaims } from './guards/decorators.js';
-export type { OtpAuthRequestState, AuthRequest } from './guards/auth-request.js';
+export type { OtpAuthRequestState, AuthRequest } from './http/auth-request.js';
 export {
   OTP_SENDER,
   type OtpSender,
@@ -110,7 +128,6 @@ export {
 export { rateLimitHeaders, type RateLimitHeaders } from './rate-limits/rate-limit-headers.js';
 export type { RevocationBroadcaster } from './tokens/revocation-broadcaster.interface.js';
 export {
-  OtpAuthEvents,
   type OtpAuthEvent,
   type OtpAuthEventType,
   type TimedOtpAuthEvent,
@@ -128,7 +145,7 @@ export {
   type WebhookRequestHeaders,
   type VerifyWebhookRequestOptions,
 } from './delivery/webhook-otp.sender.js';
-export { OtpAuthRoutes, createOtpAuthController } from './http/otp-auth.controller.js';
+export { OtpAuthRoutes, createOtpAuthController } from './sign-in/sign-in.controller.js';
 export * from './http/dto.js';
 export { SecretKeys } from './crypto/secret-keys.js';
 export {
@@ -139,10 +156,9 @@ export {
 } from './introspection/token-endpoints.controller.js';
 export { IntrospectionApiKeys, MIN_API_KEY_LENGTH } from './introspection/introspection-api-keys.js';
 export * from './introspection/introspection.dto.js';
+export { hasSecondFactor, SECOND_FACTOR_AMR } from './tokens/amr.js';
 export {
   TotpService,
-  hasSecondFactor,
-  SECOND_FACTOR_AMR,
   INVALID_SECOND_FACTOR_MESSAGE,
   type SecondFactorProof,
   type TotpEnrollment,
@@ -157,7 +173,7 @@ export {
 export { TotpCipher, BackupCodeHasher, newBackupCode, normalizeBackupCode } from './totp/totp-cipher.js';
 export { TotpRoutes, createTotpController } from './totp/totp.controller.js';
 export * from './totp/totp.dto.js';
-export type * from './totp/totp-store.interface.js';
+export type * from './store/totp-store.interface.js';
 export { MfaGuard, RequireMfa, MFA_REQUIRED_MESSAGE } from './guards/require-mfa.js';
 export {
   RecentSignInGuard,

@@ -1,9 +1,8 @@
 import { ConfigurableModuleBuilder, type Provider } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, ApplicationConfig } from '@nestjs/core';
-import { SecretKeys } from './crypto/secret-keys.js';
 import { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 import { OTP_SENDER, type OtpSender } from './delivery/otp-sender.interface.js';
-import { createOtpAuthController } from './http/otp-auth.controller.js';
+import { createOtpAuthController } from './sign-in/sign-in.controller.js';
 import { RetryAfterFilter } from './http/retry-after.filter.js';
 import { OtpAuthGlobalGuard } from './guards/otp-auth-global.guard.js';
 import { RefreshCookiePathCheck, refreshCookieSettings } from './http/refresh-cookie.js';
@@ -11,6 +10,7 @@ import { withStoreAvailability } from './store/store-unavailable.js';
 import { createTotpController } from './totp/totp.controller.js';
 import { createTokenEndpointController } from './introspection/token-endpoints.controller.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
+import { otpAuthConfigProviders } from './otp-auth.providers.js';
 import type { OtpAuthModuleExtras, OtpAuthModuleOptions } from './options/otp-auth-options.interface.js';
 import { OTP_AUTH_DEFAULTS, resolveOtpAuthOptions, type ResolvedOtpAuthOptions } from './options/resolve-options.js';
 import { OtpAuthConfigurationError } from './errors.js';
@@ -93,11 +93,7 @@ export const {
         useFactory: (options: OtpAuthModuleOptions, config: ResolvedOtpAuthOptions, app?: ApplicationConfig) =>
           new RefreshCookiePathCheck(config, options.cookie?.path !== undefined, routesMounted, app),
       },
-      {
-        provide: SecretKeys,
-        inject: [OTP_AUTH_CONFIG],
-        useFactory: (c: ResolvedOtpAuthOptions) => new SecretKeys(c.secret),
-      },
+      ...otpAuthConfigProviders(),
       // Global, but it catches only OtpStoreUnavailableException (503 + Retry-After).
       ...((extras.retryAfterFilter ?? extras.storeUnavailableFilter) === false
         ? []

@@ -6,7 +6,6 @@ import { CodeOutbox } from './delivery/code-outbox.js';
 import { InlineDelivery } from './delivery/inline-delivery.js';
 import { RecipientLimit } from './delivery/recipient-limit.js';
 import { OTP_SENDER } from './delivery/otp-sender.interface.js';
-import { OtpAuthEvents } from './events/otp-auth-event.js';
 import { OtpRateLimitGuard } from './rate-limits/otp-rate-limit.guard.js';
 import { OtpRateLimiter } from './rate-limits/otp-rate-limiter.js';
 import { OTP_RATE_LIMIT_STORAGE } from './rate-limits/rate-limit-storage.interface.js';
@@ -19,12 +18,13 @@ import { MfaGuard } from './guards/require-mfa.js';
 import { RecentSignInGuard } from './guards/recent-sign-in.guard.js';
 import { TotpService } from './totp/totp.service.js';
 import { MfaChallengeService } from './totp/mfa-challenge.service.js';
-import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
+import { OTP_AUTH_EXPORTED_CONFIG } from './otp-auth.providers.js';
 import { ConfigurableOtpAuthModule } from './otp-auth.module-definition.js';
 import { OtpAuthService } from './otp-auth.service.js';
 import { AccessTokenService } from './tokens/access-token.service.js';
 import { RevocationList } from './tokens/revocation-list.js';
 import { SessionService } from './tokens/session.service.js';
+import { OtpAuthEvents } from './events/otp-auth-events.js';
 
 /**
  * Passwordless email-code login with JWT sessions.
@@ -67,7 +67,7 @@ import { SessionService } from './tokens/session.service.js';
     CleanupScheduler,
   ],
   exports: [
-    OTP_AUTH_CONFIG,
+    ...OTP_AUTH_EXPORTED_CONFIG,
     OTP_SENDER,
     OtpAuthEvents,
     OTP_RATE_LIMIT_STORAGE,

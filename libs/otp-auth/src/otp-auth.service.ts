@@ -1,16 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { LoginCodeService, type CodeRequestOrigin, type CodeRequestResult } from './codes/login-code.service.js';
 import { FailureStreak } from './codes/failure-streak.js';
-import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from './options/resolve-options.js';
+import { OTP_CODE_CONFIG, type CodeConfig } from './codes/code.options.js';
 import type { CleanupReport, StoredUser } from './store/otp-auth-store.interface.js';
 import type { AccessTokenClaims } from './tokens/access-token-claims.js';
 import { SessionService, type SessionTokens } from './tokens/session.service.js';
 import { MfaChallengeService, type SignInResult } from './totp/mfa-challenge.service.js';
-import { SECOND_FACTOR_AMR, type SecondFactorProof } from './totp/totp.service.js';
+import { SECOND_FACTOR_AMR } from './tokens/amr.js';
+import type { SecondFactorProof } from './totp/totp.service.js';
 import { normalizeEmail } from './codes/normalize-email.js';
-
-export { normalizeEmail };
 
 /**
  * The module's programmatic face: everything the HTTP routes do, for apps that mount their
@@ -19,7 +17,7 @@ export { normalizeEmail };
 @Injectable()
 export class OtpAuthService {
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_CODE_CONFIG) private readonly config: CodeConfig,
     private readonly codes: LoginCodeService,
     private readonly sessions: SessionService,
     private readonly mfa: MfaChallengeService,

@@ -1,10 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { OTP_CODE_CONFIG, type CodeConfig } from './code.options.js';
 import { SecretKeys } from '../crypto/secret-keys.js';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { OtpRateLimiter } from '../rate-limits/otp-rate-limiter.js';
 import { RateLimitUnavailableError } from '../errors.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /** The outcome of {@link FailureStreak.check}. */
 export interface StreakCheck {
@@ -31,7 +30,7 @@ export class FailureStreak {
   private lastWarning = -Infinity;
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_CODE_CONFIG) private readonly config: CodeConfig,
     private readonly keys: SecretKeys,
     private readonly events: OtpAuthEvents,
     private readonly limiter: OtpRateLimiter,

@@ -1,13 +1,11 @@
 import { Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { OTP_CODE_CONFIG, type CodeConfig } from './code.options.js';
 import { randomUUID } from 'node:crypto';
 import { hashesEqual, SecretKeys } from '../crypto/secret-keys.js';
 import type { OtpDeliveryContext } from '../delivery/otp-sender.interface.js';
 import { CodeOutbox, type OutboxMessage } from '../delivery/code-outbox.js';
 import { InlineDelivery } from '../delivery/inline-delivery.js';
 import { RecipientLimit } from '../delivery/recipient-limit.js';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { CodeRecord, StoredUser } from '../store/otp-auth-store.interface.js';
 import { OtpRateLimiter } from '../rate-limits/otp-rate-limiter.js';
 import { FailureStreak } from './failure-streak.js';
@@ -19,6 +17,7 @@ import {
   ResendCooldownException,
   TooManyRequestsException,
 } from '../errors.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /** The single message of every refused code: wrong, expired, used, locked or unknown address. */
 export const INVALID_CODE_MESSAGE = 'Invalid or expired code';
@@ -63,7 +62,7 @@ export class LoginCodeService {
   private readonly logger = new Logger('OtpAuth');
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_CODE_CONFIG) private readonly config: CodeConfig,
     private readonly keys: SecretKeys,
     private readonly events: OtpAuthEvents,
     private readonly stateless: StatelessLoginCodes,

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { OTP_CODE_CONFIG, type CodeConfig } from './code.options.js';
 import { Inject, Injectable, Logger, UnauthorizedException, type OnApplicationBootstrap } from '@nestjs/common';
 import { hashesEqual, SecretKeys } from '../crypto/secret-keys.js';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import { type ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { OtpRateLimiter } from '../rate-limits/otp-rate-limiter.js';
 import { deriveStatelessCode, windowCounter } from './stateless-code.js';
 import { OtpAuthConfigurationError } from '../errors.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /** Thrown by {@link StatelessLoginCodes} for every refused code (same message as stored mode). */
 const INVALID = 'Invalid or expired code';
@@ -54,7 +53,7 @@ export class StatelessLoginCodes implements OnApplicationBootstrap {
   private readonly logger = new Logger('OtpAuth');
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_CODE_CONFIG) private readonly config: CodeConfig,
     private readonly keys: SecretKeys,
     private readonly limiter: OtpRateLimiter,
     private readonly events: OtpAuthEvents,

@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger, ServiceUnavailableException, type OnApplicationShutdown } from '@nestjs/common';
+import { OTP_DELIVERY_CONFIG, type DeliveryConfig } from './delivery.options.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { OTP_SENDER, withoutCode, type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
 import { NoRecipientError, PermanentDeliveryError } from '../errors.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /** One message waiting to go out. */
 export interface OutboxMessage {
@@ -34,7 +33,7 @@ export class CodeOutbox implements OnApplicationShutdown {
   private stopping = false;
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_DELIVERY_CONFIG) private readonly config: DeliveryConfig,
     @Inject(OTP_SENDER) private readonly sender: OtpSender,
     private readonly events: OtpAuthEvents,
   ) {}

@@ -5,13 +5,12 @@ import {
   ServiceUnavailableException,
   type BeforeApplicationShutdown,
 } from '@nestjs/common';
+import { OTP_DELIVERY_CONFIG, type DeliveryConfig } from './delivery.options.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { OutboxMessage } from './code-outbox.js';
 import { OTP_SENDER, withoutCode, type OtpSender } from './otp-sender.interface.js';
 import { NoRecipientError, PermanentDeliveryError } from '../errors.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /** What became of one attempt. */
 type Outcome = 'sent' | 'no_recipient' | 'failed';
@@ -37,7 +36,7 @@ export class InlineDelivery implements BeforeApplicationShutdown {
   private uniformSinceNoRecipient = false;
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_DELIVERY_CONFIG) private readonly config: DeliveryConfig,
     @Inject(OTP_SENDER) private readonly sender: OtpSender,
     private readonly events: OtpAuthEvents,
   ) {

@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { OTP_DELIVERY_CONFIG, type DeliveryConfig } from './delivery.options.js';
 import { SecretKeys } from '../crypto/secret-keys.js';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { OTP_RATE_LIMIT_STORAGE, type RateLimitStorage } from '../rate-limits/rate-limit-storage.interface.js';
 import type { OtpDeliveryContext } from './otp-sender.interface.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /**
  * The per-destination cap (`delivery.recipientLimit`): how many messages one phone number (or
@@ -19,7 +18,7 @@ import type { OtpDeliveryContext } from './otp-sender.interface.js';
 @Injectable()
 export class RecipientLimit {
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_DELIVERY_CONFIG) private readonly config: DeliveryConfig,
     private readonly keys: SecretKeys,
     private readonly events: OtpAuthEvents,
     @Inject(OTP_RATE_LIMIT_STORAGE) private readonly storage: RateLimitStorage,

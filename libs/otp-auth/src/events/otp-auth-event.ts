@@ -1,6 +1,3 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { CleanupReport } from '../store/otp-auth-store.interface.js';
 import { type NoRecipientReason } from '../errors.js';
 
@@ -60,30 +57,3 @@ export type TimedOtpAuthEvent = OtpAuthEvent & { readonly at: number };
 
 /** The `type` values of {@link OtpAuthEvent}. */
 export type OtpAuthEventType = OtpAuthEvent['type'];
-
-/**
- * Hands events to the app's `onEvent` option. A throwing or rejecting handler is logged and
- * otherwise ignored: auditing must not break sign-in.
- */
-@Injectable()
-export class OtpAuthEvents {
-  private readonly logger = new Logger('OtpAuth');
-
-  constructor(@Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions) {}
-
-  emit(event: OtpAuthEvent): void {
-    const handler = this.config.onEvent;
-    if (!handler) return;
-    const timed: TimedOtpAuthEvent = { ...event, at: this.config.clock() };
-    try {
-      const result = handler(timed);
-      if (result instanceof Promise) result.catch((error: unknown) => this.report(event.type, error));
-    } catch (error) {
-      this.report(event.type, error);
-    }
-  }
-
-  private report(type: string, error: unknown): void {
-    this.logger.error(`onEvent handler failed for ${type}: ${(error as Error)?.message ?? String(error)}`);
-  }
-}

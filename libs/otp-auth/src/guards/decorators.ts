@@ -1,6 +1,6 @@
 import { createParamDecorator, InternalServerErrorException, type ExecutionContext } from '@nestjs/common';
 import { customClaimsOf, type AccessTokenClaims } from '../tokens/access-token-claims.js';
-import { httpRequest } from './auth-request.js';
+import { httpRequest } from '../http/auth-request.js';
 
 function state(context: ExecutionContext) {
   const auth = httpRequest(context).otpAuth;

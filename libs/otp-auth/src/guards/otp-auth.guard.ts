@@ -1,7 +1,7 @@
 import { Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { AccessTokenClaims } from '../tokens/access-token-claims.js';
 import { AccessTokenService, INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
-import { bearerToken, warnIfNoHttpRequest, type AuthRequest } from './auth-request.js';
+import { bearerToken, warnIfNoHttpRequest, type AuthRequest } from '../http/auth-request.js';
 
 /**
  * Admits requests with a valid, unrevoked access token in `Authorization: Bearer`.

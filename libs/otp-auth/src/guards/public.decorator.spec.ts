@@ -6,7 +6,7 @@ import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-hos
 import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { AccessTokenClaims } from '../tokens/access-token-claims.js';
 import type { AccessTokenService } from '../tokens/access-token.service.js';
-import type { AuthRequest } from './auth-request.js';
+import type { AuthRequest } from '../http/auth-request.js';
 import { OtpAuthGlobalGuard } from './otp-auth-global.guard.js';
 import { OtpAuthGuard } from './otp-auth.guard.js';
 import { IS_PUBLIC_ROUTE, Public } from './public.decorator.js';

@@ -8,13 +8,12 @@ import {
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
+import { OTP_GUARD_CONFIG, type GuardConfig } from './guard.config.js';
 import { Reflector } from '@nestjs/core';
 import { ApiUnauthorizedResponse } from '../http/openapi.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
-import type { AuthRequest } from './auth-request.js';
+import type { AuthRequest } from '../http/auth-request.js';
 import { OtpAuthGuard } from './otp-auth.guard.js';
 
 /** Route metadata: the largest sign-in age (seconds) {@link RecentSignInGuard} admits. */
@@ -60,7 +59,7 @@ function describeSeconds(seconds: number): string {
 @Injectable()
 export class RecentSignInGuard implements CanActivate {
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_GUARD_CONFIG) private readonly config: GuardConfig,
     private readonly reflector: Reflector,
   ) {}
 

@@ -6,8 +6,8 @@ import {
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
-import { hasSecondFactor } from '../totp/totp.service.js';
-import type { AuthRequest } from './auth-request.js';
+import { hasSecondFactor } from '../tokens/amr.js';
+import type { AuthRequest } from '../http/auth-request.js';
 import { OtpAuthGuard } from './otp-auth.guard.js';
 
 /** The message of a valid session that lacks the second factor a route demands. */

@@ -6,11 +6,10 @@ import {
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { OTP_GUARD_CONFIG, type GuardConfig } from './guard.config.js';
 import { AccessTokenService, INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
-import { hasSecondFactor } from '../totp/totp.service.js';
-import { bearerToken, warnIfNoHttpRequest, type AuthRequest } from './auth-request.js';
+import { hasSecondFactor } from '../tokens/amr.js';
+import { bearerToken, warnIfNoHttpRequest, type AuthRequest } from '../http/auth-request.js';
 import { MFA_REQUIRED_MESSAGE } from './require-mfa.js';
 
 /**
@@ -26,7 +25,7 @@ import { MFA_REQUIRED_MESSAGE } from './require-mfa.js';
 export class VerifiedUserGuard implements CanActivate {
   constructor(
     private readonly accessTokens: AccessTokenService,
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_GUARD_CONFIG) private readonly config: GuardConfig,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {

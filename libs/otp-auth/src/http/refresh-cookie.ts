@@ -1,15 +1,15 @@
 import { Logger, RequestMethod, VERSION_NEUTRAL, VersioningType, type OnModuleInit } from '@nestjs/common';
 import type { ApplicationConfig } from '@nestjs/core';
 import { parse, serialize, type SerializeOptions } from 'cookie';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
-import type { AuthRequest } from '../guards/auth-request.js';
+import type { HttpConfig, ResolvedRefreshCookie } from './refresh-transport.options.js';
+import type { AuthRequest } from './auth-request.js';
 
 /** The parts of an Express or Fastify response the module writes. */
 export interface AuthResponse {
   header(name: string, value: string): unknown;
 }
 
-type CookieConfig = ResolvedOtpAuthOptions['cookie'];
+type CookieConfig = ResolvedRefreshCookie;
 
 /** The routes that read the refresh cookie, so the routes its `Path` must cover. */
 const COOKIE_ROUTES = ['refresh', 'logout'] as const;
@@ -111,7 +111,7 @@ export class RefreshCookiePathCheck implements OnModuleInit {
    * @param app - Nest's `ApplicationConfig`.
    */
   constructor(
-    private readonly config: ResolvedOtpAuthOptions,
+    private readonly config: Pick<HttpConfig, 'cookie' | 'routePrefix' | 'refreshTokenDelivery'>,
     private readonly explicitPath: boolean,
     private readonly routesMounted: boolean,
     private readonly app: ApplicationConfig | undefined,

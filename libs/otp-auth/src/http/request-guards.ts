@@ -8,10 +8,9 @@ import {
   type CustomDecorator,
   type ExecutionContext,
 } from '@nestjs/common';
+import { OTP_HTTP_CONFIG, type HttpConfig } from './refresh-transport.options.js';
 import { Reflector } from '@nestjs/core';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
-import type { AuthRequest } from '../guards/auth-request.js';
+import type { AuthRequest } from './auth-request.js';
 import { isCrossSite } from './refresh-cookie.js';
 
 /** Metadata key of {@link SetsRefreshCookie}. */
@@ -51,7 +50,7 @@ export function AcceptsBodyTypes(...types: string[]): CustomDecorator<string> {
 @Injectable()
 export class RefreshCookieOriginGuard implements CanActivate {
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_HTTP_CONFIG) private readonly config: HttpConfig,
     private readonly reflector: Reflector,
   ) {}
 

@@ -1,11 +1,11 @@
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { SessionTokens } from '../tokens/session.service.js';
 import type { TokenResponseDto } from './dto.js';
+import type { ResolvedRefreshTransport } from './refresh-transport.options.js';
 import { setRefreshCookie, type AuthResponse } from './refresh-cookie.js';
 
 /** The JSON and cookie of a response that opens or refreshes a session, per the delivery mode. */
 export function writeTokenResponse(
-  config: ResolvedOtpAuthOptions,
+  config: ResolvedRefreshTransport,
   tokens: SessionTokens,
   response: AuthResponse,
 ): TokenResponseDto {

@@ -14,6 +14,7 @@ import {
   UsePipes,
   type Type,
 } from '@nestjs/common';
+import { OTP_TOKEN_ENDPOINT_CONFIG, type TokenEndpointConfig } from './token-endpoint.options.js';
 import {
   ApiBearerAuth,
   ApiConsumes,
@@ -23,13 +24,11 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '../http/openapi.js';
-import { bearerToken, type AuthRequest } from '../guards/auth-request.js';
+import { bearerToken, type AuthRequest } from '../http/auth-request.js';
 import { Public } from '../guards/public.decorator.js';
 import type { AuthResponse } from '../http/refresh-cookie.js';
 import { OtpValidationPipe } from '../http/body-validation.pipe.js';
 import { AcceptsBodyTypes, JsonBodyGuard } from '../http/request-guards.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { AccessTokenService, INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
 import { IntrospectionApiKeys } from './introspection-api-keys.js';
 import { IntrospectionRequestDto, IntrospectionResponseDto } from './introspection.dto.js';
@@ -51,7 +50,7 @@ export class TokenEndpointRoutes {
   private readonly apiKeys: IntrospectionApiKeys;
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_TOKEN_ENDPOINT_CONFIG) private readonly config: TokenEndpointConfig,
     private readonly accessTokens: AccessTokenService,
   ) {
     this.apiKeys = new IntrospectionApiKeys(config.tokenEndpoints.introspectionApiKeys);

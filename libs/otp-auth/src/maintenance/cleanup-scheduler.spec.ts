@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import type { OtpAuthEvent, OtpAuthEvents } from '../events/otp-auth-event.js';
+import type { OtpAuthEvent } from '../events/otp-auth-event.js';
 import type { OtpAuthService } from '../otp-auth.service.js';
 import { resolveOtpAuthOptions, type ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { CleanupReport, OtpAuthStore } from '../store/otp-auth-store.interface.js';
@@ -13,6 +13,7 @@ import {
   nextCleanupDelayMs,
 } from './cleanup-scheduler.js';
 import { OtpStoreUnavailableException } from '../errors.js';
+import { type OtpAuthEvents } from '../events/otp-auth-events.js';
 
 const REPORT: CleanupReport = { codes: 2, refreshTokens: 3, sessions: 1, revocations: 4, mfa: 0, total: 10 };
 const HOUR = 3_600_000;

@@ -6,10 +6,9 @@ import {
   type OnApplicationShutdown,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
+import { OTP_CLEANUP_CONFIG, type CleanupConfig } from './cleanup.options.js';
 import { OtpAuthService } from '../otp-auth.service.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /** The first run never comes sooner than this after startup (or half the interval, if shorter). */
 export const MIN_FIRST_CLEANUP_DELAY_MS = 5 * 60_000;
@@ -72,7 +71,7 @@ export class CleanupScheduler implements OnApplicationBootstrap, OnModuleDestroy
   private failing = false;
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_CLEANUP_CONFIG) private readonly config: CleanupConfig,
     private readonly auth: OtpAuthService,
     private readonly events: OtpAuthEvents,
   ) {}

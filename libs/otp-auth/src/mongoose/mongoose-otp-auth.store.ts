@@ -27,7 +27,7 @@ import type {
   MfaChallengeRecord,
   TotpAttemptLimits,
   TotpRecord,
-} from '../totp/totp-store.interface.js';
+} from '../store/totp-store.interface.js';
 import {
   OTP_AUTH_COLLECTIONS,
   otpAuthSchemas,

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import type { AuthRequest } from '../guards/auth-request.js';
+import type { AuthRequest } from '../http/auth-request.js';
 import type { AccessTokenClaims } from '../tokens/access-token-claims.js';
 import { AccessTokenService } from '../tokens/access-token.service.js';
 

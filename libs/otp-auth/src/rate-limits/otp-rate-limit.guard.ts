@@ -1,8 +1,7 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { OTP_RATE_LIMIT_CONFIG, type RateLimitConfig } from './rate-limit.options.js';
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { resolveClientIp } from './client-ip.js';
 import { OtpRateLimiter, RATE_LIMITED_ACTION, type RateLimitedAction } from './otp-rate-limiter.js';
 import { TooManyRequestsException } from '../errors.js';
@@ -25,7 +24,7 @@ interface LimitedResponse {
 @Injectable()
 export class OtpRateLimitGuard implements CanActivate {
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_RATE_LIMIT_CONFIG) private readonly config: RateLimitConfig,
     private readonly reflector: Reflector,
     private readonly limiter: OtpRateLimiter,
   ) {}

@@ -1,8 +1,6 @@
 import { Inject, Injectable, Logger, SetMetadata, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { OTP_RATE_LIMIT_CONFIG, type RateLimitConfig } from './rate-limit.options.js';
 import { SecretKeys } from '../crypto/secret-keys.js';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { rateLimitHeaders, retryAfterSeconds, type RateLimitHeaders } from './rate-limit-headers.js';
 import type { RateLimitRule } from './rate-limit-rules.js';
 import {
@@ -12,6 +10,7 @@ import {
 } from './rate-limit-storage.interface.js';
 import { rateLimitKeyForIp, rateLimitKeysForIpv6Prefixes } from './client-ip.js';
 import { RateLimitUnavailableError, RateLimitUnavailableException } from '../errors.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /** What a request does, for rate limiting: send a code, or check a code / second factor. */
 export type RateLimitedAction = 'send' | 'verify';
@@ -70,7 +69,7 @@ export class OtpRateLimiter implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('OtpAuth');
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_RATE_LIMIT_CONFIG) private readonly config: RateLimitConfig,
     private readonly keys: SecretKeys,
     private readonly events: OtpAuthEvents,
     /**

@@ -1,16 +1,15 @@
 import { Logger, type FactoryProvider } from '@nestjs/common';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { FallbackRateLimitStorage } from './fallback-rate-limit.storage.js';
 import { InMemoryRateLimitStorage } from './in-memory-rate-limit.storage.js';
 import { OTP_RATE_LIMIT_STORAGE, type RateLimitStorage } from './rate-limit-storage.interface.js';
+import { OTP_RATE_LIMIT_CONFIG, type RateLimitConfig } from './rate-limit.options.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /**
  * The storage the module counts in: `rateLimits.storage` behind the `onStorageError` policy, or a
  * bounded in-memory storage when none is configured.
  */
-export function createRateLimitStorage(config: ResolvedOtpAuthOptions, events: OtpAuthEvents): RateLimitStorage {
+export function createRateLimitStorage(config: RateLimitConfig, events: OtpAuthEvents): RateLimitStorage {
   const { storage, onStorageError } = config.rateLimits;
   if (!storage) return new InMemoryRateLimitStorage();
   // Memory cannot fail, and a fallback the app built carries its own policy and timeout:
@@ -40,6 +39,6 @@ export function createRateLimitStorage(config: ResolvedOtpAuthOptions, events: O
  */
 export const rateLimitStorageProvider: FactoryProvider<RateLimitStorage> = {
   provide: OTP_RATE_LIMIT_STORAGE,
-  inject: [OTP_AUTH_CONFIG, OtpAuthEvents],
+  inject: [OTP_RATE_LIMIT_CONFIG, OtpAuthEvents],
   useFactory: createRateLimitStorage,
 };

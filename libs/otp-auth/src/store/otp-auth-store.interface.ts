@@ -7,7 +7,7 @@
  * so every store behaves the same and tests can control time.
  */
 
-import type { TotpStore } from '../totp/totp-store.interface.js';
+import type { TotpStore } from './totp-store.interface.js';
 
 /** A user as the module sees it; `entity` is the application's own object (entity or document). */
 export interface StoredUser<TEntity = object> {

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { OTP_TOKEN_CONFIG, type TokenConfig } from './token.options.js';
 import { Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 // @nestjs/jwt's own type: the package pulls jsonwebtoken and its types in for us.
 import type { JwtVerifyOptions as VerifyOptions } from '@nestjs/jwt';
 import { SecretKeys } from '../crypto/secret-keys.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { REGISTERED_CLAIMS, type AccessTokenClaims } from './access-token-claims.js';
 import { RevocationList } from './revocation-list.js';
 
@@ -39,7 +38,7 @@ export class AccessTokenService {
   private readonly verified = new Map<string, AccessTokenClaims>();
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_TOKEN_CONFIG) private readonly config: TokenConfig,
     private readonly keys: SecretKeys,
     private readonly revocations: RevocationList,
   ) {

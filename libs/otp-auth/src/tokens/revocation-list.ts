@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OTP_TOKEN_CONFIG, type TokenConfig } from './token.options.js';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { RevocationRecord } from '../store/otp-auth-store.interface.js';
 
 /**
@@ -29,7 +28,7 @@ export class RevocationList implements OnModuleInit, OnApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
 
-  constructor(@Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions) {}
+  constructor(@Inject(OTP_TOKEN_CONFIG) private readonly config: TokenConfig) {}
 
   async onModuleInit(): Promise<void> {
     // Subscribe before the first pull, so nothing revoked in between is missed. A broadcaster

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { OTP_TOKEN_CONFIG, type TokenConfig } from './token.options.js';
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { newRefreshToken, SecretKeys } from '../crypto/secret-keys.js';
-import { OtpAuthEvents, type SessionRevocationReason } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
+import { type SessionRevocationReason } from '../events/otp-auth-event.js';
 import type { RefreshTokenRecord, RevocationRecord, StoredUser } from '../store/otp-auth-store.interface.js';
 import type { AccessTokenClaims } from './access-token-claims.js';
 import { AccessTokenService } from './access-token.service.js';
 import { RevocationList } from './revocation-list.js';
 import { hasSecondFactor } from './amr.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 const REVOCATION_MARGIN_MS = 60_000;
 
@@ -46,7 +46,7 @@ export interface SessionTokens {
 @Injectable()
 export class SessionService {
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_TOKEN_CONFIG) private readonly config: TokenConfig,
     private readonly keys: SecretKeys,
     private readonly accessTokens: AccessTokenService,
     private readonly revocations: RevocationList,

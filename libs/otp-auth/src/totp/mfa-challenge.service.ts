@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { OTP_TOTP_CONFIG, type TotpConfig } from './totp.options.js';
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { SecretKeys } from '../crypto/secret-keys.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { StoredUser } from '../store/otp-auth-store.interface.js';
 import { SessionService, type SessionTokens } from '../tokens/session.service.js';
 import { TotpService, type SecondFactorProof } from './totp.service.js';
@@ -44,7 +43,7 @@ export class MfaChallengeService {
   private readonly jwt: JwtService;
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_TOTP_CONFIG) private readonly config: TotpConfig,
     keys: SecretKeys,
     private readonly totp: TotpService,
     private readonly sessions: SessionService,

@@ -15,8 +15,10 @@ import {
   UsePipes,
   type Type,
 } from '@nestjs/common';
+import { OTP_HTTP_CONFIG, type HttpConfig } from '../http/refresh-transport.options.js';
+import { OTP_AUTH_STORE } from '../store/constants.js';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '../http/openapi.js';
-import type { AuthRequest } from '../guards/auth-request.js';
+import type { AuthRequest } from '../http/auth-request.js';
 import { Public } from '../guards/public.decorator.js';
 import { RequireRecentSignIn, TOTP_ENROLLMENT_WINDOW, TOTP_MANAGEMENT_WINDOW } from '../guards/recent-sign-in.guard.js';
 import { TokenResponseDto } from '../http/dto.js';
@@ -24,9 +26,7 @@ import type { AuthResponse } from '../http/refresh-cookie.js';
 import { writeTokenResponse } from '../http/token-response.js';
 import { OtpValidationPipe } from '../http/body-validation.pipe.js';
 import { JsonBodyGuard, RefreshCookieOriginGuard, SetsRefreshCookie } from '../http/request-guards.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
-import type { StoredUser } from '../store/otp-auth-store.interface.js';
+import type { OtpAuthStore, StoredUser } from '../store/otp-auth-store.interface.js';
 import { INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
 import { SessionService } from '../tokens/session.service.js';
 import { OtpRateLimitGuard } from '../rate-limits/otp-rate-limit.guard.js';
@@ -61,7 +61,8 @@ function proofOf(body: SecondFactorDto): SecondFactorProof {
 @UsePipes(new OtpValidationPipe({ whitelist: true, transform: true }))
 export class TotpRoutes {
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_HTTP_CONFIG) private readonly config: HttpConfig,
+    @Inject(OTP_AUTH_STORE) private readonly store: OtpAuthStore,
     private readonly totp: TotpService,
     private readonly mfa: MfaChallengeService,
     private readonly sessions: SessionService,
@@ -168,7 +169,7 @@ export class TotpRoutes {
   }
 
   private async user(request: AuthRequest): Promise<StoredUser> {
-    const user = await this.config.store.findUserById(request.otpAuth!.claims.sub);
+    const user = await this.store.findUserById(request.otpAuth!.claims.sub);
     if (!user) throw new UnauthorizedException(INVALID_TOKEN_MESSAGE);
     return user;
   }

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import type { TotpOptions } from '../options/otp-auth-options.interface.js';
+import type { TotpOptions } from './totp.options.js';
 import { resolveOtpAuthOptions } from '../options/resolve-options.js';
 import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import type { SessionService } from '../tokens/session.service.js';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
 import { TotpService } from './totp.service.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 type Algorithm = 'SHA1' | 'SHA256' | 'SHA512';
 

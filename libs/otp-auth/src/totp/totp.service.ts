@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { OTP_TOTP_CONFIG, type TotpConfig } from './totp.options.js';
 import {
   BadRequestException,
   ConflictException,
@@ -9,18 +10,14 @@ import {
 } from '@nestjs/common';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
-import { OtpAuthEvents } from '../events/otp-auth-event.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import type { StoredUser } from '../store/otp-auth-store.interface.js';
 import { SessionService } from '../tokens/session.service.js';
 import { BackupCodeHasher, newBackupCode, TotpCipher } from './totp-cipher.js';
-import type { BackupCodeRecord, TotpRecord } from './totp-store.interface.js';
+import type { BackupCodeRecord, TotpRecord } from '../store/totp-store.interface.js';
+import { OtpAuthEvents } from '../events/otp-auth-events.js';
 
 /** The single message of every refused second factor. */
 export const INVALID_SECOND_FACTOR_MESSAGE = 'Invalid two-factor code';
-
-export { hasSecondFactor, SECOND_FACTOR_AMR } from '../tokens/amr.js';
 
 /** What the user shows as a second factor: an authenticator code or a backup code. */
 export interface SecondFactorProof {
@@ -49,7 +46,7 @@ export class TotpService {
   private readonly backupHasher: BackupCodeHasher;
 
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_TOTP_CONFIG) private readonly config: TotpConfig,
     private readonly sessions: SessionService,
     private readonly events: OtpAuthEvents,
   ) {

@@ -22,7 +22,7 @@ import type {
   MfaChallengeRecord,
   TotpAttemptLimits,
   TotpRecord,
-} from '../totp/totp-store.interface.js';
+} from '../store/totp-store.interface.js';
 import {
   OtpBackupCodeEntity,
   OtpCodeEntity,

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { OTP_HTTP_CONFIG, type HttpConfig } from '../http/refresh-transport.options.js';
 import {
   Body,
   Controller,
@@ -21,13 +22,11 @@ import {
   ApiTags,
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
-} from './openapi.js';
-import { bearerToken, type AuthRequest } from '../guards/auth-request.js';
+} from '../http/openapi.js';
+import { bearerToken, type AuthRequest } from '../http/auth-request.js';
 import { OtpAuthGuard } from '../guards/otp-auth.guard.js';
 import { Public } from '../guards/public.decorator.js';
-import { OTP_AUTH_CONFIG } from '../otp-auth.constants.js';
 import { OtpAuthService } from '../otp-auth.service.js';
-import type { ResolvedOtpAuthOptions } from '../options/resolve-options.js';
 import { AccessTokenService } from '../tokens/access-token.service.js';
 import { INVALID_REFRESH_MESSAGE, type SessionTokens } from '../tokens/session.service.js';
 import {
@@ -37,11 +36,11 @@ import {
   RequestOtpResponseDto,
   TokenResponseDto,
   VerifyOtpDto,
-} from './dto.js';
-import { clearRefreshCookie, refreshTokenFromCookie, type AuthResponse } from './refresh-cookie.js';
-import { JsonBodyGuard, RefreshCookieOriginGuard, SetsRefreshCookie } from './request-guards.js';
-import { writeTokenResponse } from './token-response.js';
-import { OtpValidationPipe } from './body-validation.pipe.js';
+} from '../http/dto.js';
+import { clearRefreshCookie, refreshTokenFromCookie, type AuthResponse } from '../http/refresh-cookie.js';
+import { JsonBodyGuard, RefreshCookieOriginGuard, SetsRefreshCookie } from '../http/request-guards.js';
+import { writeTokenResponse } from '../http/token-response.js';
+import { OtpValidationPipe } from '../http/body-validation.pipe.js';
 import { isMfaChallenge } from '../totp/mfa-challenge.service.js';
 import { OtpRateLimitGuard } from '../rate-limits/otp-rate-limit.guard.js';
 import { RateLimited } from '../rate-limits/otp-rate-limiter.js';
@@ -59,7 +58,7 @@ const REQUEST_OTP_MESSAGE = 'If the address can sign in, a code is on its way.';
 @UsePipes(new OtpValidationPipe({ whitelist: true, transform: true, stopAtFirstError: false }))
 export class OtpAuthRoutes {
   constructor(
-    @Inject(OTP_AUTH_CONFIG) private readonly config: ResolvedOtpAuthOptions,
+    @Inject(OTP_HTTP_CONFIG) private readonly config: HttpConfig,
     private readonly auth: OtpAuthService,
     private readonly accessTokens: AccessTokenService,
   ) {}

@@ -1,0 +1,17 @@
+import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
+
+/** What the guards read of the module's options. */
+export interface GuardConfig {
+  readonly store: OtpAuthStore;
+  /** Epoch milliseconds. */
+  readonly clock: () => number;
+  /** The two-factor rules the guards enforce (`totp.*` options). */
+  readonly totp: {
+    readonly required: (user: object) => boolean;
+    readonly enrollmentMaxAuthAge: number | null;
+    readonly managementMaxAuthAge: number | null;
+  };
+}
+
+/** DI token of {@link GuardConfig}. */
+export const OTP_GUARD_CONFIG = Symbol('OTP_GUARD_CONFIG');
