@@ -78,7 +78,9 @@ export {
 } from './delivery/otp-sender.interface.js';
 export { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 export { RecipientLimit } from './delivery/recipient-limit.js';
-export { CodeOutbox, type OutboxMessage } from './delivery/code-outbox.js';
+export { CodeOutbox } from './delivery/code-outbox.js';
+export { InlineDelivery } from './delivery/inline-delivery.js';
+export { OTP_CODE_DELIVERY, type CodeDelivery, type CodeMessage } from './delivery/code-delivery.js';
 export {
   OtpMessageTemplates,
   OTP_TEMPLATE_PLACEHOLDERS,
@@ -145,7 +147,7 @@ export {
   type WebhookRequestHeaders,
   type VerifyWebhookRequestOptions,
 } from './delivery/webhook-otp.sender.js';
-export { OtpAuthRoutes, createOtpAuthController } from './sign-in/sign-in.controller.js';
+export { OtpAuthRoutes, createOtpAuthController } from './routes/otp-auth.controller.js';
 export * from './http/dto.js';
 export { SecretKeys } from './crypto/secret-keys.js';
 export {
@@ -163,13 +165,9 @@ export {
   type SecondFactorProof,
   type TotpEnrollment,
 } from './totp/totp.service.js';
-export {
-  MfaChallengeService,
-  isMfaChallenge,
-  INVALID_MFA_TOKEN_MESSAGE,
-  type MfaChallenge,
-  type SignInResult,
-} from './totp/mfa-challenge.service.js';
+export { MfaChallengeService, INVALID_MFA_TOKEN_MESSAGE, type MfaChallenge } from './totp/mfa-challenge.service.js';
+export { SignInService } from './sign-in/sign-in.service.js';
+export { isMfaChallenge, type SignInResult } from './sign-in/sign-in-result.js';
 export { TotpCipher, BackupCodeHasher, newBackupCode, normalizeBackupCode } from './totp/totp-cipher.js';
 export { TotpRoutes, createTotpController } from './totp/totp.controller.js';
 export * from './totp/totp.dto.js';
@@ -186,6 +184,9 @@ export {
   type RecentSignInWindow,
 } from './guards/recent-sign-in.guard.js';
 export type * from './store/otp-auth-store.interface.js';
+export type * from './store/user-store.interface.js';
+export type * from './store/code-store.interface.js';
+export type * from './store/session-store.interface.js';
 export { isNetworkError, withStoreAvailability } from './store/store-unavailable.js';
 export { RetryAfterFilter } from './http/retry-after.filter.js';
 export { OtpValidationPipe, MAX_BODY_DEPTH, nestedDeeperThan } from './http/body-validation.pipe.js';

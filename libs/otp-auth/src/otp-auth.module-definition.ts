@@ -2,7 +2,7 @@ import { ConfigurableModuleBuilder, type Provider } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, ApplicationConfig } from '@nestjs/core';
 import { ConsoleOtpSender } from './delivery/console-otp.sender.js';
 import { OTP_SENDER, type OtpSender } from './delivery/otp-sender.interface.js';
-import { createOtpAuthController } from './sign-in/sign-in.controller.js';
+import { createOtpAuthController } from './routes/otp-auth.controller.js';
 import { RetryAfterFilter } from './http/retry-after.filter.js';
 import { OtpAuthGlobalGuard } from './guards/otp-auth-global.guard.js';
 import { RefreshCookiePathCheck, refreshCookieSettings } from './http/refresh-cookie.js';

@@ -4,6 +4,7 @@ import { FailureStreak } from './codes/failure-streak.js';
 import { StatelessLoginCodes } from './codes/stateless-login-codes.js';
 import { CodeOutbox } from './delivery/code-outbox.js';
 import { InlineDelivery } from './delivery/inline-delivery.js';
+import { codeDeliveryProvider } from './delivery/code-delivery.provider.js';
 import { RecipientLimit } from './delivery/recipient-limit.js';
 import { OTP_SENDER } from './delivery/otp-sender.interface.js';
 import { OtpRateLimitGuard } from './rate-limits/otp-rate-limit.guard.js';
@@ -18,6 +19,7 @@ import { MfaGuard } from './guards/require-mfa.js';
 import { RecentSignInGuard } from './guards/recent-sign-in.guard.js';
 import { TotpService } from './totp/totp.service.js';
 import { MfaChallengeService } from './totp/mfa-challenge.service.js';
+import { SignInService } from './sign-in/sign-in.service.js';
 import { OTP_AUTH_EXPORTED_CONFIG } from './otp-auth.providers.js';
 import { ConfigurableOtpAuthModule } from './otp-auth.module-definition.js';
 import { OtpAuthService } from './otp-auth.service.js';
@@ -55,6 +57,7 @@ import { OtpAuthEvents } from './events/otp-auth-events.js';
     StatelessLoginCodes,
     CodeOutbox,
     InlineDelivery,
+    codeDeliveryProvider,
     RecipientLimit,
     OtpAuthService,
     OtpAuthGuard,
@@ -64,6 +67,7 @@ import { OtpAuthEvents } from './events/otp-auth-events.js';
     RecentSignInGuard,
     TotpService,
     MfaChallengeService,
+    SignInService,
     CleanupScheduler,
   ],
   exports: [
@@ -86,6 +90,7 @@ import { OtpAuthEvents } from './events/otp-auth-events.js';
     RecentSignInGuard,
     TotpService,
     MfaChallengeService,
+    SignInService,
     CleanupScheduler,
   ],
 })

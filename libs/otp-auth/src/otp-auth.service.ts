@@ -2,13 +2,17 @@ import { Inject, Injectable } from '@nestjs/common';
 import { LoginCodeService, type CodeRequestOrigin, type CodeRequestResult } from './codes/login-code.service.js';
 import { FailureStreak } from './codes/failure-streak.js';
 import { OTP_CODE_CONFIG, type CodeConfig } from './codes/code.options.js';
-import type { CleanupReport, StoredUser } from './store/otp-auth-store.interface.js';
+import { OTP_AUTH_STORE } from './store/constants.js';
+import type { CleanupReport, OtpAuthStore } from './store/otp-auth-store.interface.js';
 import type { AccessTokenClaims } from './tokens/access-token-claims.js';
 import { SessionService, type SessionTokens } from './tokens/session.service.js';
-import { MfaChallengeService, type SignInResult } from './totp/mfa-challenge.service.js';
+import { MfaChallengeService } from './totp/mfa-challenge.service.js';
+import type { SignInResult } from './sign-in/sign-in-result.js';
+import { SignInService } from './sign-in/sign-in.service.js';
 import { SECOND_FACTOR_AMR } from './tokens/amr.js';
 import type { SecondFactorProof } from './totp/totp.service.js';
 import { normalizeEmail } from './codes/normalize-email.js';
+import { type StoredUser } from './store/user-store.interface.js';
 
 /**
  * The module's programmatic face: everything the HTTP routes do, for apps that mount their
@@ -18,9 +22,11 @@ import { normalizeEmail } from './codes/normalize-email.js';
 export class OtpAuthService {
   constructor(
     @Inject(OTP_CODE_CONFIG) private readonly config: CodeConfig,
+    @Inject(OTP_AUTH_STORE) private readonly store: OtpAuthStore,
     private readonly codes: LoginCodeService,
     private readonly sessions: SessionService,
     private readonly mfa: MfaChallengeService,
+    private readonly signIn: SignInService,
     private readonly failureStreak: FailureStreak,
   ) {}
 
@@ -41,7 +47,7 @@ export class OtpAuthService {
    */
   async verifyOtp(email: string, code: string, origin: CodeRequestOrigin = {}): Promise<SignInResult> {
     const user = await this.codes.verifyCode(normalizeEmail(email), code, origin);
-    return this.mfa.completeFirstFactor(user, ['otp']);
+    return this.signIn.afterFirstFactor(user, ['otp']);
   }
 
   /**
@@ -58,7 +64,7 @@ export class OtpAuthService {
         throw new TypeError(`signInWithFirstFactor: "${method}" is not a first-factor method name.`);
       }
     }
-    return this.mfa.completeFirstFactor(user, amr);
+    return this.signIn.afterFirstFactor(user, amr);
   }
 
   /**
@@ -94,12 +100,12 @@ export class OtpAuthService {
 
   /** Looks up a user by email (trimmed and lower-cased first). */
   findUserByEmail(email: string): Promise<StoredUser | null> {
-    return this.config.store.findUserByEmail(normalizeEmail(email));
+    return this.store.findUserByEmail(normalizeEmail(email));
   }
 
   /** Looks up a user by id (as in `sub`). */
   findUser(userId: string): Promise<StoredUser | null> {
-    return this.config.store.findUserById(userId);
+    return this.store.findUserById(userId);
   }
 
   /**
@@ -108,7 +114,7 @@ export class OtpAuthService {
    */
   cleanup(): Promise<CleanupReport> {
     const { resendCooldown, addressFailureLimit } = this.config;
-    return this.config.store.cleanup({
+    return this.store.cleanup({
       now: this.config.clock(),
       codeRetention: Math.max(resendCooldown, addressFailureLimit.window) * 1000,
     });

@@ -2,7 +2,8 @@ import { OtpAuthConfigurationError } from '../errors.js';
 import { integer, YEAR } from '../option-checks.js';
 import type { ResolvedDeliveryOptions } from '../delivery/delivery.options.js';
 import type { ResolvedRateLimits } from '../rate-limits/rate-limit.options.js';
-import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
+import type { CodeStore } from '../store/code-store.interface.js';
+import type { UserStore } from '../store/user-store.interface.js';
 import { MAX_STATELESS_CODE_DIGITS } from './stateless-code.js';
 
 /** Stateless code settings (`codeMode: 'stateless'`); durations in seconds. */
@@ -185,7 +186,7 @@ export function resolveCodeOptions(options: CodeOptions, broadcasting: boolean):
 
 /** What the email-code services read of the module's options. */
 export interface CodeConfig extends ResolvedCodeOptions {
-  readonly store: OtpAuthStore;
+  readonly store: UserStore & CodeStore;
   /** Epoch milliseconds. */
   readonly clock: () => number;
   readonly delivery: Pick<ResolvedDeliveryOptions, 'mode'>;

@@ -3,10 +3,8 @@ import { OTP_CODE_CONFIG, type CodeConfig } from './code.options.js';
 import { randomUUID } from 'node:crypto';
 import { hashesEqual, SecretKeys } from '../crypto/secret-keys.js';
 import type { OtpDeliveryContext } from '../delivery/otp-sender.interface.js';
-import { CodeOutbox, type OutboxMessage } from '../delivery/code-outbox.js';
-import { InlineDelivery } from '../delivery/inline-delivery.js';
+import { OTP_CODE_DELIVERY, type CodeDelivery, type CodeMessage } from '../delivery/code-delivery.js';
 import { RecipientLimit } from '../delivery/recipient-limit.js';
-import type { CodeRecord, StoredUser } from '../store/otp-auth-store.interface.js';
 import { OtpRateLimiter } from '../rate-limits/otp-rate-limiter.js';
 import { FailureStreak } from './failure-streak.js';
 import { developerCode, generateNumericCode } from './code-generator.js';
@@ -18,6 +16,8 @@ import {
   TooManyRequestsException,
 } from '../errors.js';
 import { OtpAuthEvents } from '../events/otp-auth-events.js';
+import { type StoredUser } from '../store/user-store.interface.js';
+import { type CodeRecord } from '../store/code-store.interface.js';
 
 /** The single message of every refused code: wrong, expired, used, locked or unknown address. */
 export const INVALID_CODE_MESSAGE = 'Invalid or expired code';
@@ -66,8 +66,7 @@ export class LoginCodeService {
     private readonly keys: SecretKeys,
     private readonly events: OtpAuthEvents,
     private readonly stateless: StatelessLoginCodes,
-    private readonly outbox: CodeOutbox,
-    private readonly inline: InlineDelivery,
+    @Inject(OTP_CODE_DELIVERY) private readonly delivery: CodeDelivery,
     private readonly recipients: RecipientLimit,
     private readonly limiter: OtpRateLimiter,
     private readonly streak: FailureStreak,
@@ -80,7 +79,7 @@ export class LoginCodeService {
     const startedAt = performance.now();
     // With auto-create on, every address can sign in, so no user lookup is needed (and none leaks).
     const deliver = autoCreateUser || (await store.findUserByEmail(email)) !== null;
-    if (this.config.delivery.mode === 'outbox') this.outbox.assertCapacity();
+    this.delivery.assertReady();
     const issued =
       this.config.codeMode === 'stateless'
         ? await this.issueStateless(email, origin)
@@ -96,26 +95,15 @@ export class LoginCodeService {
       deliveryId: randomUUID(), // one per code; every retry of this message repeats it
     };
     // Senders that resolve a destination (a phone number) count it against `delivery.recipientLimit`.
-    const message: OutboxMessage = {
+    const message: CodeMessage = {
       email,
       code: issued.code,
       context: this.recipients.bind(context),
       withdraw: () => issued.undo(),
     };
-    if (this.config.delivery.mode === 'outbox') {
-      // Answer now for every address; the outbox sends (or withdraws) in the background.
-      if (deliver) {
-        try {
-          this.outbox.enqueue(message);
-        } catch (error) {
-          await issued.undo();
-          throw error;
-        }
-      }
-    } else {
-      // Addresses without a message are answered like the others (see InlineDelivery).
-      await this.inline.deliver(deliver ? message : null, startedAt);
-    }
+    // Outbox: answered now, sent in the background. Inline: addresses without a message are
+    // answered like the others (see InlineDelivery). Either withdraws the code if it cannot go out.
+    await this.delivery.deliver(deliver ? message : null, startedAt);
     return developerMode ? { expiresIn: ttlSeconds, developerCode: issued.code } : { expiresIn: ttlSeconds };
   }
 

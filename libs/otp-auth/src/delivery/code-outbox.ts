@@ -2,18 +2,10 @@ import { Inject, Injectable, Logger, ServiceUnavailableException, type OnApplica
 import { OTP_DELIVERY_CONFIG, type DeliveryConfig } from './delivery.options.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OTP_SENDER, withoutCode, type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import { OTP_SENDER, withoutCode, type OtpSender } from './otp-sender.interface.js';
 import { NoRecipientError, PermanentDeliveryError } from '../errors.js';
 import { OtpAuthEvents } from '../events/otp-auth-events.js';
-
-/** One message waiting to go out. */
-export interface OutboxMessage {
-  readonly email: string;
-  readonly code: string;
-  readonly context: OtpDeliveryContext;
-  /** Takes the code back when it cannot be delivered, so nothing usable is left behind. */
-  readonly withdraw: () => Promise<void>;
-}
+import type { CodeDelivery, CodeMessage } from './code-delivery.js';
 
 /**
  * Sends codes off the request path (`delivery: { mode: 'outbox' }`): `request-otp` answers at once,
@@ -25,9 +17,9 @@ export interface OutboxMessage {
  * or a broker. The cost is that a crash loses what is queued; the user asks for another code.
  */
 @Injectable()
-export class CodeOutbox implements OnApplicationShutdown {
+export class CodeOutbox implements CodeDelivery, OnApplicationShutdown {
   private readonly logger = new Logger('OtpAuth');
-  private readonly queue: OutboxMessage[] = [];
+  private readonly queue: CodeMessage[] = [];
   private running = 0;
   private idle: (() => void) | undefined;
   private stopping = false;
@@ -48,7 +40,7 @@ export class CodeOutbox implements OnApplicationShutdown {
    * queue is full (the caller withdraws the code), so a stalled mail server turns into
    * back-pressure rather than unbounded memory.
    */
-  enqueue(message: OutboxMessage): void {
+  enqueue(message: CodeMessage): void {
     this.assertCapacity();
     // Fixed here, once per message, so every retry below carries the same id (receivers de-duplicate on it).
     const context =
@@ -67,6 +59,22 @@ export class CodeOutbox implements OnApplicationShutdown {
     }
   }
 
+  /** {@link CodeDelivery}: a full queue refuses before a code is issued. */
+  assertReady(): void {
+    this.assertCapacity();
+  }
+
+  /** {@link CodeDelivery}: queues the message and answers at once; a refused one is withdrawn. */
+  async deliver(message: CodeMessage | null): Promise<void> {
+    if (!message) return;
+    try {
+      this.enqueue(message);
+    } catch (error) {
+      await message.withdraw();
+      throw error;
+    }
+  }
+
   /** Resolves once everything queued has been sent or given up on (for tests and shutdown). */
   async drain(): Promise<void> {
     while (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
@@ -82,7 +90,7 @@ export class CodeOutbox implements OnApplicationShutdown {
     while (this.running < this.config.delivery.concurrency && this.queue.length > 0) {
       const message = this.queue.shift()!;
       this.running += 1;
-      void this.deliver(message).finally(() => {
+      void this.send(message).finally(() => {
         this.running -= 1;
         if (this.pending === 0) this.idle?.();
         this.pump();
@@ -90,7 +98,7 @@ export class CodeOutbox implements OnApplicationShutdown {
     }
   }
 
-  private async deliver(message: OutboxMessage): Promise<void> {
+  private async send(message: CodeMessage): Promise<void> {
     const { retries, retryDelayMs } = this.config.delivery;
     for (let attempt = 0; ; attempt += 1) {
       try {

@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { OTP_DELIVERY_CONFIG, type DeliveryConfig } from './delivery.options.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { OutboxMessage } from './code-outbox.js';
+import type { CodeDelivery, CodeMessage } from './code-delivery.js';
 import { OTP_SENDER, withoutCode, type OtpSender } from './otp-sender.interface.js';
 import { NoRecipientError, PermanentDeliveryError } from '../errors.js';
 import { OtpAuthEvents } from '../events/otp-auth-events.js';
@@ -27,7 +27,7 @@ type Outcome = 'sent' | 'no_recipient' | 'failed';
  * gets a message), the request waits for the sender and a failure answers 503.
  */
 @Injectable()
-export class InlineDelivery implements BeforeApplicationShutdown {
+export class InlineDelivery implements CodeDelivery, BeforeApplicationShutdown {
   private readonly logger = new Logger('OtpAuth');
   /** Deliveries still running after their response went out. */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -49,13 +49,16 @@ export class InlineDelivery implements BeforeApplicationShutdown {
     return this.uniformByConfig || this.uniformSinceNoRecipient;
   }
 
+  /** {@link CodeDelivery}: inline delivery can always take a message. */
+  assertReady(): void {}
+
   /**
    * Delivers one code, or none (`message` null: an unknown address of an invite-only app).
    * @param startedAt - `performance.now()` when the request began: the deadline counts from there,
    *   so the user lookup and the store writes are inside it too.
    * @throws ServiceUnavailableException when delivery failed and timing is not uniform.
    */
-  async deliver(message: OutboxMessage | null, startedAt: number): Promise<void> {
+  async deliver(message: CodeMessage | null, startedAt: number): Promise<void> {
     if (this.uniformTiming) {
       if (message) this.inBackground(this.attempt(message));
       await this.untilDeadline(startedAt);
@@ -100,7 +103,7 @@ export class InlineDelivery implements BeforeApplicationShutdown {
   }
 
   /** One try, reported; a failed delivery withdraws its code. Never rejects. */
-  private async attempt(message: OutboxMessage): Promise<Outcome> {
+  private async attempt(message: CodeMessage): Promise<Outcome> {
     const { email, code, context } = message;
     try {
       await this.sender.send(email, code, context);

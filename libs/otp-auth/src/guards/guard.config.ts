@@ -1,8 +1,9 @@
-import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
+import type { TotpStore } from '../store/totp-store.interface.js';
+import type { UserStore } from '../store/user-store.interface.js';
 
 /** What the guards read of the module's options. */
 export interface GuardConfig {
-  readonly store: OtpAuthStore;
+  readonly store: UserStore & Pick<TotpStore, 'findTotp'>;
   /** Epoch milliseconds. */
   readonly clock: () => number;
   /** The two-factor rules the guards enforce (`totp.*` options). */

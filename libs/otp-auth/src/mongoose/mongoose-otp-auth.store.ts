@@ -9,19 +9,7 @@ import mongoose, {
   type mongo,
 } from 'mongoose';
 import { someCause } from '../store/store-unavailable.js';
-import type {
-  AttemptLimits,
-  CleanupPolicy,
-  CleanupReport,
-  CodeRecord,
-  NewCode,
-  OtpAuthStore,
-  RefreshTokenRecord,
-  RefreshTokenWithSession,
-  RevocationRecord,
-  SessionRecord,
-  StoredUser,
-} from '../store/otp-auth-store.interface.js';
+import type { CleanupPolicy, CleanupReport, OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import type {
   BackupCodeRecord,
   MfaChallengeRecord,
@@ -44,6 +32,14 @@ import {
 } from './schemas.js';
 import { isUserIdKind, parseUserId, userIdToString, type UserIdKind } from './user-id.js';
 import { OtpAuthConfigurationError } from '../errors.js';
+import { type StoredUser } from '../store/user-store.interface.js';
+import { type AttemptLimits, type CodeRecord, type NewCode } from '../store/code-store.interface.js';
+import {
+  type RefreshTokenRecord,
+  type RefreshTokenWithSession,
+  type RevocationRecord,
+  type SessionRecord,
+} from '../store/session-store.interface.js';
 
 /** Settings of {@link MongooseOtpAuthStore}. */
 export interface MongooseOtpAuthStoreOptions<TUser extends OtpUserFields = OtpUser> {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
-import type { RevocationRecord } from '../store/otp-auth-store.interface.js';
 import { RECOMMENDED_RATE_LIMIT_REDIS_OPTIONS } from './redis-rate-limit.storage.js';
 import { RedisRevocationBroadcaster } from './redis-revocation-broadcaster.js';
+import { type RevocationRecord } from '../store/session-store.interface.js';
 
 const REDIS_PORT = Number(new URL(process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379').port || 6379);
 const entry = (key = `sid:${randomUUID()}`): RevocationRecord => ({

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import type { RevocationRecord } from '../store/otp-auth-store.interface.js';
 import type { RevocationBroadcaster } from '../tokens/revocation-broadcaster.interface.js';
+import { type RevocationRecord } from '../store/session-store.interface.js';
 
 /** Settings of {@link RedisRevocationBroadcaster}. */
 export interface RedisRevocationBroadcasterOptions {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { CodeRecord, OtpAuthStore } from '../store/otp-auth-store.interface.js';
+import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import type { BackupCodeRecord, MfaChallengeRecord, TotpRecord } from '../store/totp-store.interface.js';
+import { type CodeRecord } from '../store/code-store.interface.js';
 
 /** Another user model of the same store kind, for id round-trips (e.g. uuid keys next to integers). */
 export interface ConformanceIdVariant {

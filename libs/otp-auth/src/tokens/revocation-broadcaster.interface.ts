@@ -1,4 +1,4 @@
-import type { RevocationRecord } from '../store/otp-auth-store.interface.js';
+import { type RevocationRecord } from '../store/session-store.interface.js';
 
 /**
  * Pushes revocations to every instance as they happen (e.g. Redis pub/sub), so a logout on one

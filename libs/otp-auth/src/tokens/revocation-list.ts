@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OTP_TOKEN_CONFIG, type TokenConfig } from './token.options.js';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { RevocationRecord } from '../store/otp-auth-store.interface.js';
+import { type RevocationRecord } from '../store/session-store.interface.js';
 
 /**
  * Extra look-back on each pull, so entries committed a while after their timestamp (a slow

@@ -3,12 +3,13 @@ import { OTP_TOKEN_CONFIG, type TokenConfig } from './token.options.js';
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { newRefreshToken, SecretKeys } from '../crypto/secret-keys.js';
 import { type SessionRevocationReason } from '../events/otp-auth-event.js';
-import type { RefreshTokenRecord, RevocationRecord, StoredUser } from '../store/otp-auth-store.interface.js';
 import type { AccessTokenClaims } from './access-token-claims.js';
 import { AccessTokenService } from './access-token.service.js';
 import { RevocationList } from './revocation-list.js';
 import { hasSecondFactor } from './amr.js';
 import { OtpAuthEvents } from '../events/otp-auth-events.js';
+import { type StoredUser } from '../store/user-store.interface.js';
+import { type RefreshTokenRecord, type RevocationRecord } from '../store/session-store.interface.js';
 
 const REVOCATION_MARGIN_MS = 60_000;
 

@@ -1,6 +1,8 @@
 import { OtpAuthConfigurationError } from '../errors.js';
 import { integer, nonEmpty, YEAR } from '../option-checks.js';
-import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
+import type { SessionStore } from '../store/session-store.interface.js';
+import type { TotpStore } from '../store/totp-store.interface.js';
+import type { UserStore } from '../store/user-store.interface.js';
 import type { RevocationBroadcaster } from './revocation-broadcaster.interface.js';
 
 /** Custom claims added to access tokens. Registered claims (`sub`, `exp`, ...) cannot be overridden. */
@@ -156,7 +158,8 @@ export function resolveTokenOptions(options: TokenOptions): ResolvedTokenOptions
 
 /** What the token and session services read of the module's options. */
 export interface TokenConfig extends ResolvedTokenOptions {
-  readonly store: OtpAuthStore;
+  /** Sessions, and the user with their TOTP state (a one-factor session is refused once TOTP is on). */
+  readonly store: UserStore & SessionStore & Pick<TotpStore, 'findTotp'>;
   /** Epoch milliseconds. */
   readonly clock: () => number;
 }

@@ -3,9 +3,9 @@ import { OTP_TOTP_CONFIG, type TotpConfig } from './totp.options.js';
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { SecretKeys } from '../crypto/secret-keys.js';
-import type { StoredUser } from '../store/otp-auth-store.interface.js';
 import { SessionService, type SessionTokens } from '../tokens/session.service.js';
 import { TotpService, type SecondFactorProof } from './totp.service.js';
+import { type StoredUser } from '../store/user-store.interface.js';
 
 /** The single message of every refused `mfa_token`. */
 export const INVALID_MFA_TOKEN_MESSAGE = 'Invalid or expired two-factor challenge';
@@ -17,14 +17,6 @@ export interface MfaChallenge {
   readonly mfaToken: string;
   /** Lifetime in seconds. */
   readonly expiresIn: number;
-}
-
-/** What a first factor leads to: a session, or a second-factor challenge. */
-export type SignInResult = SessionTokens | MfaChallenge;
-
-/** Narrows a {@link SignInResult}. */
-export function isMfaChallenge(result: SignInResult): result is MfaChallenge {
-  return 'mfaRequired' in result && result.mfaRequired === true;
 }
 
 interface MfaClaims {
@@ -55,11 +47,11 @@ export class MfaChallengeService {
     });
   }
 
-  /** After a first factor: a session, or a challenge when the user has TOTP active. */
-  async completeFirstFactor(user: StoredUser, amr: readonly string[]): Promise<SignInResult> {
-    // The store may have read the TOTP state with the user (one statement fewer per sign-in).
-    const active = user.totpActive ?? (await this.totp.isActive(user.id));
-    if (!active) return this.sessions.issue(user, amr);
+  /**
+   * The second-factor challenge for a user who passed a first factor (`amr`) and has TOTP on:
+   * a stored challenge and its signed `mfa_token`. `SignInService` decides when one is due.
+   */
+  async createChallenge(user: StoredUser, amr: readonly string[]): Promise<MfaChallenge> {
     const now = this.config.clock();
     const ttl = this.config.totp.mfaTokenTtl;
     const id = randomBytes(24).toString('base64url');

@@ -26,7 +26,7 @@ import type { AuthResponse } from '../http/refresh-cookie.js';
 import { writeTokenResponse } from '../http/token-response.js';
 import { OtpValidationPipe } from '../http/body-validation.pipe.js';
 import { JsonBodyGuard, RefreshCookieOriginGuard, SetsRefreshCookie } from '../http/request-guards.js';
-import type { OtpAuthStore, StoredUser } from '../store/otp-auth-store.interface.js';
+import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import { INVALID_TOKEN_MESSAGE } from '../tokens/access-token.service.js';
 import { SessionService } from '../tokens/session.service.js';
 import { OtpRateLimitGuard } from '../rate-limits/otp-rate-limit.guard.js';
@@ -43,6 +43,7 @@ import {
   TotpSetupResponseDto,
 } from './totp.dto.js';
 import { TotpService, type SecondFactorProof } from './totp.service.js';
+import { type StoredUser } from '../store/user-store.interface.js';
 
 /** Exactly one of `code` and `backup_code`. */
 function proofOf(body: SecondFactorDto): SecondFactorProof {

@@ -1,6 +1,7 @@
 import { OtpAuthConfigurationError } from '../errors.js';
 import { integer, nonEmpty, YEAR } from '../option-checks.js';
-import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
+import type { TotpStore } from '../store/totp-store.interface.js';
+import type { UserStore } from '../store/user-store.interface.js';
 import { TOKEN_DEFAULTS } from '../tokens/token.options.js';
 
 /** Authenticator-app (TOTP) two-factor settings; durations in seconds. */
@@ -141,7 +142,7 @@ export interface TotpConfig {
   readonly totp: ResolvedTotpOptions;
   readonly secret: string;
   readonly previousSecrets: readonly string[];
-  readonly store: OtpAuthStore;
+  readonly store: UserStore & TotpStore;
   /** Epoch milliseconds. */
   readonly clock: () => number;
   /** `iss` and `aud` of the `mfa_token`. */

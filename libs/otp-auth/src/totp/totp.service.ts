@@ -10,11 +10,11 @@ import {
 } from '@nestjs/common';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
-import type { StoredUser } from '../store/otp-auth-store.interface.js';
 import { SessionService } from '../tokens/session.service.js';
 import { BackupCodeHasher, newBackupCode, TotpCipher } from './totp-cipher.js';
 import type { BackupCodeRecord, TotpRecord } from '../store/totp-store.interface.js';
 import { OtpAuthEvents } from '../events/otp-auth-events.js';
+import { type StoredUser } from '../store/user-store.interface.js';
 
 /** The single message of every refused second factor. */
 export const INVALID_SECOND_FACTOR_MESSAGE = 'Invalid two-factor code';

@@ -4,19 +4,7 @@ import { QueryFailedError, type DataSource, type EntityTarget, type ObjectLitera
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { someCause } from '../store/store-unavailable.js';
-import type {
-  AttemptLimits,
-  CleanupPolicy,
-  CleanupReport,
-  CodeRecord,
-  NewCode,
-  OtpAuthStore,
-  RefreshTokenRecord,
-  RefreshTokenWithSession,
-  RevocationRecord,
-  SessionRecord,
-  StoredUser,
-} from '../store/otp-auth-store.interface.js';
+import type { CleanupPolicy, CleanupReport, OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import type {
   BackupCodeRecord,
   MfaChallengeRecord,
@@ -36,6 +24,14 @@ import {
 } from './entities.js';
 import { otpAuthMigrations } from './migrations.js';
 import { OtpAuthConfigurationError } from '../errors.js';
+import { type StoredUser } from '../store/user-store.interface.js';
+import { type AttemptLimits, type CodeRecord, type NewCode } from '../store/code-store.interface.js';
+import {
+  type RefreshTokenRecord,
+  type RefreshTokenWithSession,
+  type RevocationRecord,
+  type SessionRecord,
+} from '../store/session-store.interface.js';
 
 /** Settings of {@link TypeOrmOtpAuthStore}. */
 export interface TypeOrmOtpAuthStoreOptions<TUser extends OtpBaseUser> {

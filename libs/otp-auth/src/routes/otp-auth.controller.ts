@@ -41,7 +41,7 @@ import { clearRefreshCookie, refreshTokenFromCookie, type AuthResponse } from '.
 import { JsonBodyGuard, RefreshCookieOriginGuard, SetsRefreshCookie } from '../http/request-guards.js';
 import { writeTokenResponse } from '../http/token-response.js';
 import { OtpValidationPipe } from '../http/body-validation.pipe.js';
-import { isMfaChallenge } from '../totp/mfa-challenge.service.js';
+import { isMfaChallenge } from '../sign-in/sign-in-result.js';
 import { OtpRateLimitGuard } from '../rate-limits/otp-rate-limit.guard.js';
 import { RateLimited } from '../rate-limits/otp-rate-limiter.js';
 import { resolveClientIp } from '../rate-limits/client-ip.js';
