@@ -2,15 +2,9 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Redis } from 'ioredis';
-import {
-  OtpAuthModule,
-  type OtpAuthModuleOptions,
-  type OtpAuthStore,
-  type OtpSender,
-  type RateLimitOptions,
-} from 'nestjs-otp-auth';
+import { OtpAuthModule, type OtpAuthModuleOptions, type OtpAuthStore, type OtpSender } from 'nestjs-otp-auth';
 import { RedisRateLimitStorage, RedisRevocationBroadcaster } from 'nestjs-otp-auth/redis';
-import type { RateLimitConfig, SampleConfig } from './config.js';
+import { otpAuthModuleOptions, type SampleConfig } from './config.js';
 import { AUDIT_EVENT_PREFIX, AuditLogListener } from './audit-log.listener.js';
 import { ExampleController } from './example.controller.js';
 import { HealthController, SAMPLE_REDIS } from './health.controller.js';
@@ -18,19 +12,6 @@ import { InfrastructureModule, SAMPLE_SENDER } from './infrastructure.module.js'
 import { PersistenceModule, SAMPLE_STORE } from './persistence.module.js';
 import type { SampleUser } from './sample-user.js';
 import { WebUiModule } from './web-ui.module.js';
-
-/** Library rate-limit options from the parsed `RATE_LIMIT_*` settings (unset ones keep the defaults). */
-function rateLimitOptions(limits: RateLimitConfig): RateLimitOptions {
-  const defined = <T extends object>(scopes: T): Partial<T> =>
-    Object.fromEntries(Object.entries(scopes).filter(([, value]) => value !== undefined)) as Partial<T>;
-  return {
-    enabled: limits.enabled,
-    onStorageError: limits.onRedisError,
-    trustProxy: limits.trustProxy,
-    send: defined(limits.send) as RateLimitOptions['send'],
-    verify: defined(limits.verify) as RateLimitOptions['verify'],
-  };
-}
 
 /** The root module class; its imports come from {@link createAppModule}. */
 @Module({})
@@ -60,66 +41,40 @@ export function createAppModule(config: SampleConfig): DynamicModule {
           emitter: EventEmitter2,
           sender: OtpSender,
           redis: Redis | null,
-        ): OtpAuthModuleOptions => ({
-          secret: config.secret,
-          previousSecrets: [...config.previousSecrets],
-          store,
-          sendOtp: (email, code, context) => sender.send(email, code, context),
-          delivery: {
-            mode: config.deliveryMode,
-            ...(config.deliveryDeadlineMs !== undefined ? { responseDeadline: config.deliveryDeadlineMs } : {}),
-            ...(config.recipientLimit !== undefined
-              ? { recipientLimit: config.recipientLimit === false ? false : [...config.recipientLimit] }
-              : {}),
-            // The sender reaches the module through `sendOtp`, which cannot say that it resolves
-            // recipients (SMS: some users have no phone), so say it here: uniform response times.
-            ...(sender.resolvesRecipients === true ? { uniformTiming: true } : {}),
-          },
-          codeMode: config.codeMode,
-          stateless: { window: config.statelessWindow, drift: config.statelessDrift },
-          rateLimits: {
-            ...rateLimitOptions(config.rateLimits),
-            // With Redis, counters are shared by every instance; without it, each counts alone.
+        ): OtpAuthModuleOptions => {
+          const options = otpAuthModuleOptions(config);
+          return {
+            ...options,
+            store,
+            sendOtp: (email, code, context) => sender.send(email, code, context),
+            delivery: {
+              ...options.delivery,
+              // The sender reaches the module through `sendOtp`, which cannot say that it resolves
+              // recipients (SMS: some users have no phone), so say it here: uniform response times.
+              ...(sender.resolvesRecipients === true ? { uniformTiming: true } : {}),
+            },
+            rateLimits: {
+              ...options.rateLimits,
+              // With Redis, counters are shared by every instance; without it, each counts alone.
+              ...(redis
+                ? { storage: new RedisRateLimitStorage({ client: redis, keyPrefix: `${config.redisKeyPrefix}rl:` }) }
+                : {}),
+            },
             ...(redis
-              ? { storage: new RedisRateLimitStorage({ client: redis, keyPrefix: `${config.redisKeyPrefix}rl:` }) }
+              ? {
+                  revocationBroadcaster: new RedisRevocationBroadcaster({
+                    client: redis,
+                    channel: `${config.redisKeyPrefix}revocations`,
+                  }),
+                }
               : {}),
-          },
-          ...(redis
-            ? {
-                revocationBroadcaster: new RedisRevocationBroadcaster({
-                  client: redis,
-                  channel: `${config.redisKeyPrefix}revocations`,
-                }),
-              }
-            : {}),
-          developerMode: config.developerMode,
-          accessTokenTtl: config.accessTokenTtl,
-          refreshTokenTtl: config.refreshTokenTtl,
-          sessionMaxAge: config.sessionMaxAge,
-          sessionIdleTimeout: config.sessionIdleTimeout ? config.sessionIdleTimeout : false,
-          otpTtl: config.otpTtl,
-          resendCooldown: config.resendCooldown,
-          maxAttempts: config.maxAttempts,
-          autoCreateUser: config.autoCreateUsers,
-          refreshTokenDelivery: config.refreshTokenDelivery,
-          cookie: {
-            secure: config.cookieSecure,
-            sameSite: config.cookieSameSite,
-            allowedOrigins: [...config.corsOrigins],
-          },
-          totp: {
-            issuer: config.totpIssuer ?? 'OTP sample',
-            window: config.totpWindow,
-            enrollmentMaxAuthAge: config.totpEnrollmentMaxAuthAge === 0 ? false : config.totpEnrollmentMaxAuthAge,
-            managementMaxAuthAge: config.totpManagementMaxAuthAge === 0 ? false : config.totpManagementMaxAuthAge,
-          },
-          getAdditionalClaims: (user) => ({ display_name: (user as SampleUser).displayName ?? null }),
-          tokenEndpoints: { introspectionApiKeys: [...config.introspectionApiKeys] },
-          // Re-emitted on @nestjs/event-emitter, where AuditLogListener (or any app code) picks them up.
-          onEvent: (event) => {
-            emitter.emit(`${AUDIT_EVENT_PREFIX}.${event.type}`, event);
-          },
-        }),
+            getAdditionalClaims: (user) => ({ display_name: (user as SampleUser).displayName ?? null }),
+            // Re-emitted on @nestjs/event-emitter, where AuditLogListener (or any app code) picks them up.
+            onEvent: (event) => {
+              emitter.emit(`${AUDIT_EVENT_PREFIX}.${event.type}`, event);
+            },
+          };
+        },
       }),
       WebUiModule.forRoot(config.webUi),
     ],

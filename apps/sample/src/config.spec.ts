@@ -1,5 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { loadConfig, type Environment } from './config.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OtpAuthConfigurationError, resolveOtpAuthOptions, type OtpAuthStore } from 'nestjs-otp-auth';
+import {
+  describeConfigurationError,
+  loadConfig,
+  loadConfigFromEnvironment,
+  otpAuthModuleOptions,
+  type Environment,
+} from './config.js';
 
 const SECRET = 'sample-config-secret-0123456789abcdef0123456789abcdef012345';
 /** What production needs besides the variable under test. */
@@ -246,6 +255,7 @@ describe('loadConfig', () => {
       ['SESSION_IDLE_TIMEOUT', '1800', 'sessionIdleTimeout'],
       ['OTP_TTL', '300', 'otpTtl'],
       ['OTP_RESEND_COOLDOWN', '30', 'resendCooldown'],
+      ['OTP_RESEND_COOLDOWN', '0', 'resendCooldown'],
       ['OTP_MAX_ATTEMPTS', '3', 'maxAttempts'],
       ['OTP_TOTP_WINDOW', '0', 'totpWindow'],
       ['OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE', '0', 'totpEnrollmentMaxAuthAge'],
@@ -278,7 +288,7 @@ describe('loadConfig', () => {
       expect(loadConfig({ OTP_WEB_UI: 'false' }).webUi).toBe(false);
       expect(loadConfig({ OTP_WEB_UI: '0' }).webUi).toBe(false);
       expect(loadConfig({ OTP_WEB_UI: 'TRUE' }).webUi).toBe(true);
-      expect(errorOf({ OTP_WEB_UI: 'off' }).message).toBe('OTP_WEB_UI must be true, false, 1 or 0 (got "off").');
+      expect(errorOf({ OTP_WEB_UI: 'off' }).message).toBe('OTP_WEB_UI: must be true, false, 1 or 0 (got "off").');
     });
 
     it('OTP_DEVELOPER_MODE', () => {
@@ -440,5 +450,177 @@ describe('loadConfig', () => {
       expect(message).toContain('DATABASE_URL');
       expect(message).not.toContain('hunter2');
     });
+
+    it('lists every malformed variable at once, one per line', () => {
+      expect(errorOf({ PORT: 'abc', LOG_LEVEL: 'loud', OTP_WEB_UI: 'off' }).message.split('\n')).toEqual([
+        'PORT: must be an integer from 1 to 65535 (got "abc").',
+        'LOG_LEVEL: must be one of error, warn, log, debug, verbose (got "loud").',
+        'OTP_WEB_UI: must be true, false, 1 or 0 (got "off").',
+      ]);
+    });
+  });
+
+  describe("the library's bounds, reported by variable name", () => {
+    it('OTP_TTL=0', () => {
+      expect(errorOf({ OTP_TTL: '0' }).message).toBe('OTP_TTL: must be an integer from 1 to 86400 (got 0).');
+    });
+
+    it('OTP_RESEND_COOLDOWN=0 is accepted, as the library allows (no cooldown)', () => {
+      const config = loadConfig({ OTP_RESEND_COOLDOWN: '0' });
+      expect(config.resendCooldown).toBe(0);
+      expect(otpAuthModuleOptions(config).resendCooldown).toBe(0);
+    });
+
+    it('a rule of a <limit>/<window> variable', () => {
+      expect(errorOf({ RATE_LIMIT_SEND_PER_EMAIL: '5/0' }).message).toMatch(
+        /^RATE_LIMIT_SEND_PER_EMAIL: the window must be an integer from 1 to \d+ \(got 0\)\.$/,
+      );
+      expect(errorOf({ OTP_RECIPIENT_LIMIT: '5/600, 0/86400' }).message).toMatch(
+        /^OTP_RECIPIENT_LIMIT: rule 2: the limit must be an integer from 1 to \d+ \(got 0\)\.$/,
+      );
+    });
+
+    it('other options named in the message are named by their variables too', () => {
+      expect(errorOf({ SESSION_MAX_AGE: '600', REFRESH_TOKEN_TTL: '900' }).message).toMatch(
+        /^SESSION_MAX_AGE: .*\b600\b.*REFRESH_TOKEN_TTL \(900\)/,
+      );
+    });
+
+    // Every variable the library bounds, just outside its range: the message starts with the variable.
+    it.each<[string, string]>([
+      ['ACCESS_TOKEN_TTL', '5'],
+      ['REFRESH_TOKEN_TTL', '30'],
+      ['SESSION_MAX_AGE', '30'],
+      ['SESSION_IDLE_TIMEOUT', '30'],
+      ['OTP_TTL', '86401'],
+      ['OTP_RESEND_COOLDOWN', '86401'],
+      ['OTP_MAX_ATTEMPTS', '0'],
+      ['OTP_TOTP_WINDOW', '11'],
+      ['OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE', '99999999'],
+      ['OTP_TOTP_MANAGEMENT_MAX_AUTH_AGE', '99999999'],
+      ['OTP_STATELESS_WINDOW', '10'],
+      ['OTP_STATELESS_DRIFT', '6'],
+      ['OTP_DELIVERY_DEADLINE_MS', '60001'],
+      ['OTP_RECIPIENT_LIMIT', '0/600'],
+      ['RATE_LIMIT_SEND_PER_EMAIL', '0/600'],
+      ['RATE_LIMIT_SEND_PER_EMAIL_DAILY', '0/600'],
+      ['RATE_LIMIT_SEND_PER_EMAIL_TOTAL', '0/600'],
+      ['RATE_LIMIT_SEND_PER_EMAIL_DAILY_TOTAL', '0/600'],
+      ['RATE_LIMIT_SEND_PER_IP', '0/600'],
+      ['RATE_LIMIT_SEND_GLOBAL', '0/600'],
+      ['RATE_LIMIT_VERIFY_PER_EMAIL', '0/600'],
+      ['RATE_LIMIT_VERIFY_PER_EMAIL_TOTAL', '0/600'],
+      ['RATE_LIMIT_VERIFY_PER_IP', '0/600'],
+      ['RATE_LIMIT_VERIFY_GLOBAL', '99999999/600'],
+      ['TRUST_PROXY', '10.0.0.0/99'],
+      ['OTP_AUTH_SECRET', 'a-secret-that-is-too-short'],
+    ])('%s=%s', (name, value) => {
+      const { message } = errorOf({ [name]: value });
+      expect(message.startsWith(`${name}: `)).toBe(true);
+      expect(message).not.toContain('OtpAuthModule');
+    });
+
+    it('what loadConfig accepts, the library resolves as the module options', () => {
+      // The resolver only checks that the store has these methods; it never calls them.
+      const store = { findCode: () => undefined, insertSuccessor: () => undefined } as unknown as OtpAuthStore;
+      const config = loadConfig({ ...PRODUCTION, OTP_TTL: '1', OTP_TOTP_WINDOW: '0', SESSION_IDLE_TIMEOUT: '0' });
+      const options = { ...otpAuthModuleOptions(config), store };
+      expect(resolveOtpAuthOptions(options, undefined, { NODE_ENV: 'production' }, 'factory')).toMatchObject({
+        otpTtl: 1,
+        totp: { window: 0 },
+        sessionIdleTimeout: null,
+      });
+    });
+  });
+});
+
+describe('describeConfigurationError', () => {
+  it('names the variable behind an option of a library error', () => {
+    expect(
+      describeConfigurationError(
+        new OtpAuthConfigurationError('`maxAttempts` must be an integer from 1 to 100 (got 0).'),
+      ),
+    ).toBe('OTP_MAX_ATTEMPTS: must be an integer from 1 to 100 (got 0).');
+    expect(
+      describeConfigurationError(
+        new OtpAuthConfigurationError('`rateLimits.send.perEmailDaily.limit` must be an integer from 1 to 9 (got 0).'),
+      ),
+    ).toBe('RATE_LIMIT_SEND_PER_EMAIL_DAILY: the limit must be an integer from 1 to 9 (got 0).');
+  });
+
+  it('keeps messages about options no variable sets, and other errors, as they are', () => {
+    const unknown = new OtpAuthConfigurationError('unknown option `otpTTL`; did you mean `otpTtl`?');
+    expect(describeConfigurationError(unknown)).toBe(unknown.message);
+    const runtime = new OtpAuthConfigurationError('`store` is required.');
+    expect(describeConfigurationError(runtime)).toBe(runtime.message);
+    expect(describeConfigurationError(new Error('`otpTtl` is not a library error here'))).toBe(
+      '`otpTtl` is not a library error here',
+    );
+    expect(describeConfigurationError('plain')).toBe('plain');
+  });
+});
+
+describe('loadConfigFromEnvironment (@nestjs/config, as main.ts reads the configuration)', () => {
+  let savedEnv: NodeJS.ProcessEnv;
+  let dir: string;
+  beforeEach(() => {
+    // ConfigModule reads the real process.env: give it one that holds only what each test sets.
+    savedEnv = process.env;
+    process.env = {};
+    dir = mkdtempSync(join(tmpdir(), 'sample-config-'));
+  });
+  afterEach(() => {
+    process.env = savedEnv;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads .env, and a variable set in the real environment wins over the file', async () => {
+    const envFile = join(dir, '.env');
+    writeFileSync(envFile, ['PORT=4100', 'OTP_APP_NAME="Acme sign-in"', 'HTTP_PLATFORM=fastify', ''].join('\n'));
+    process.env['PORT'] = '4200';
+    const config = await loadConfigFromEnvironment({ envFilePath: envFile });
+    expect(config.port).toBe(4200);
+    expect(config.appName).toBe('Acme sign-in');
+    expect(config.platform).toBe('fastify');
+    // The file's variables reach process.env (the library reads NODE_ENV there); the real one stays.
+    expect(process.env['HTTP_PLATFORM']).toBe('fastify');
+    expect(process.env['PORT']).toBe('4200');
+  });
+
+  it('reads .env from the working directory by default', async () => {
+    writeFileSync(join(dir, '.env'), 'OTP_APP_NAME=From the working directory\n');
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      expect((await loadConfigFromEnvironment()).appName).toBe('From the working directory');
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it('runs on the real environment alone when there is no .env', async () => {
+    process.env['OTP_APP_NAME'] = 'Environment only';
+    const config = await loadConfigFromEnvironment({ envFilePath: join(dir, 'missing.env') });
+    expect(config.appName).toBe('Environment only');
+    expect(config.port).toBe(3000);
+  });
+
+  it('refuses a bad value from .env with a message naming the variable', async () => {
+    const envFile = join(dir, '.env');
+    writeFileSync(envFile, 'OTP_TTL=0\nCOOKIE_SECURE=maybe\n');
+    await expect(loadConfigFromEnvironment({ envFilePath: envFile })).rejects.toThrow(
+      'COOKIE_SECURE: must be true, false, 1 or 0 (got "maybe").',
+    );
+    writeFileSync(envFile, 'OTP_TTL=0\n');
+    await expect(loadConfigFromEnvironment({ envFilePath: envFile })).rejects.toThrow(
+      'OTP_TTL: must be an integer from 1 to 86400 (got 0).',
+    );
+  });
+
+  it('lets the real environment fix a bad value in .env', async () => {
+    const envFile = join(dir, '.env');
+    writeFileSync(envFile, 'OTP_TTL=0\n');
+    process.env['OTP_TTL'] = '120';
+    expect((await loadConfigFromEnvironment({ envFilePath: envFile })).otpTtl).toBe(120);
   });
 });

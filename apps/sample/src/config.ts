@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { LogLevel } from '@nestjs/common';
-import { MIN_API_KEY_LENGTH, MIN_SECRET_LENGTH, type RefreshTokenDelivery } from 'nestjs-otp-auth';
+import { ConfigModule } from '@nestjs/config';
+import {
+  MIN_API_KEY_LENGTH,
+  MIN_SECRET_LENGTH,
+  OtpAuthConfigurationError,
+  resolveOtpAuthOptions,
+  type OtpAuthModuleOptions,
+  type OtpAuthStore,
+  type RateLimitOptions,
+  type RefreshTokenDelivery,
+} from 'nestjs-otp-auth';
+import { parseEnvironment } from './environment.schema.js';
 
 /**
  * Where the sample app keeps its data, derived from `DATABASE_URL`.
@@ -162,298 +173,58 @@ export type Environment = Readonly<Record<string, string | undefined>>;
 
 const LOG_LEVEL_ORDER: readonly LogLevelName[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
-/** A trimmed value, or undefined when unset or blank (`FOO=` in a .env file means "unset"). */
-function read(env: Environment, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value === undefined || value === '' ? undefined : value;
-}
-
-function oneOf<T extends string>(env: Environment, name: string, accepted: readonly T[], fallback: T): T {
-  const value = read(env, name);
-  if (value === undefined) return fallback;
-  const match = accepted.find((candidate) => candidate === value.toLowerCase());
-  if (match === undefined) {
-    throw new Error(`${name} must be one of ${accepted.join(', ')} (got "${value}").`);
-  }
-  return match;
-}
-
-/** A comma-separated list, entries trimmed, empty ones dropped; [] when unset. */
-function commaList(env: Environment, name: string): string[] {
-  return (read(env, name) ?? '')
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part !== '');
-}
-
-function bool(env: Environment, name: string): boolean | undefined {
-  const value = read(env, name);
-  if (value === undefined) return undefined;
-  const lower = value.toLowerCase();
-  if (lower === 'true' || lower === '1') return true;
-  if (lower === 'false' || lower === '0') return false;
-  throw new Error(`${name} must be true, false, 1 or 0 (got "${value}").`);
-}
-
-function positiveInteger(env: Environment, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  // (min may be 0 for counts such as OTP_TOTP_WINDOW.)
-  const value = read(env, name);
-  if (value === undefined) return undefined;
-  // A strict pattern: Number() would accept "1e3", "0x10" and " 12 ".
-  const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-    const range = max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : '';
-    throw new Error(`${name} must be ${min === 0 ? 'an' : 'a positive'} integer${range} (got "${value}").`);
-  }
-  return parsed;
-}
-
-const DAY = 24 * 3600;
-/**
- * Ranges the library accepts (see its option docs), checked here too so a bad value is
- * reported by its variable name rather than by the library's option name.
- */
-const LIMITS = {
-  ACCESS_TOKEN_TTL: [10, 7 * DAY],
-  REFRESH_TOKEN_TTL: [60, 366 * DAY],
-  SESSION_MAX_AGE: [60, 366 * DAY],
-  SESSION_IDLE_TIMEOUT: [60, 366 * DAY],
-  OTP_TTL: [1, DAY],
-  OTP_RESEND_COOLDOWN: [1, DAY],
-  OTP_MAX_ATTEMPTS: [1, 100],
-  OTP_TOTP_WINDOW: [0, 10],
-  OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE: [0, 366 * DAY],
-  OTP_TOTP_MANAGEMENT_MAX_AUTH_AGE: [0, 366 * DAY],
-  OTP_STATELESS_WINDOW: [30, 3600],
-  OTP_STATELESS_DRIFT: [0, 5],
-} as const satisfies Record<string, readonly [number, number]>;
-
-function limited(env: Environment, name: keyof typeof LIMITS): number | undefined {
-  const [min, max] = LIMITS[name];
-  return positiveInteger(env, name, min, max);
-}
-
-const DATABASE_URL_FORMS =
-  'sqlite:<path> (e.g. sqlite:./data/sample.sqlite), sqlite::memory:, postgres://user:pass@host:5432/db, ' +
-  'postgresql://..., mysql://user:pass@host:3306/db, mariadb://..., mongodb://host:27017/db or mongodb+srv://...';
-
-/**
- * A `mongodb://` URL may list several hosts (`h1:27017,h2:27017`, a replica set), which the WHATWG
- * URL parser refuses: each host is checked on its own, with the rest of the URL.
- */
-function isMongoUrl(url: string): boolean {
-  const parts = /^(mongodb(?:\+srv)?:\/\/)([^@/?]*@)?([^/?]*)(.*)$/i.exec(url);
-  if (!parts) return false;
-  const [, scheme, credentials = '', hosts, rest] = parts as unknown as [
-    string,
-    string,
-    string | undefined,
-    string,
-    string,
-  ];
-  const list = hosts.split(',');
-  if (list.length > 1 && scheme.toLowerCase() === 'mongodb+srv://') return false; // SRV names one host
-  return list.every((host) => host !== '' && URL.canParse(`${scheme}${credentials}${host}${rest}`));
-}
-
-/** Parses `DATABASE_URL`. Error messages name the scheme only, so passwords never reach logs. */
-function database(env: Environment): DatabaseConfig {
-  const url = read(env, 'DATABASE_URL') ?? 'sqlite:./data/sample.sqlite';
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-  if (scheme === 'sqlite') {
-    const path = url.slice('sqlite:'.length);
-    if (path === '') {
-      throw new Error(`DATABASE_URL "sqlite:" needs a file path or :memory:; accepted: ${DATABASE_URL_FORMS}.`);
-    }
-    return { type: 'better-sqlite3', database: path };
-  }
-  if (scheme === 'postgres' || scheme === 'postgresql' || scheme === 'mysql' || scheme === 'mariadb') {
-    try {
-      new URL(url);
-    } catch {
-      throw new Error(`DATABASE_URL is not a valid ${scheme}:// URL; accepted: ${DATABASE_URL_FORMS}.`);
-    }
-    // TypeORM takes the driver name from the URL's scheme, so normalize the aliases.
-    const rest = url.slice(scheme.length);
-    return scheme.startsWith('postgres')
-      ? { type: 'postgres', url: `postgres${rest}` }
-      : { type: 'mysql', url: `mysql${rest}` };
-  }
-  if (scheme === 'mongodb' || scheme === 'mongodb+srv') {
-    if (!isMongoUrl(url))
-      throw new Error(`DATABASE_URL is not a valid ${scheme}:// URL; accepted: ${DATABASE_URL_FORMS}.`);
-    return { type: 'mongodb', url };
-  }
-  throw new Error(
-    `DATABASE_URL: ${scheme ? `the scheme "${scheme}:" is not supported` : 'not a URL'}; accepted: ${DATABASE_URL_FORMS}.`,
-  );
-}
-
-function delivery(env: Environment, production: boolean, warnings: string[]): DeliveryConfig {
-  const kind = oneOf(env, 'OTP_DELIVERY', ['console', 'webhook', 'smtp', 'sms'] as const, 'console');
-  if (kind === 'console') {
-    if (production) {
-      // Anyone who can read the logs could sign in as anyone.
-      throw new Error(
-        'OTP_DELIVERY=console (the default) prints codes to the log and is refused when NODE_ENV=production; ' +
-          'set OTP_DELIVERY=smtp (SMTP_URL, SMTP_FROM), sms (SMS_*) or webhook (OTP_WEBHOOK_URL, OTP_WEBHOOK_SECRET).',
-      );
-    }
-    return { kind };
-  }
-  if (kind === 'smtp') {
-    const url = read(env, 'SMTP_URL');
-    const from = read(env, 'SMTP_FROM');
-    if (url === undefined || !/^smtps?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
-      // Only the scheme is echoed: the URL may carry a password.
-      throw new Error('SMTP_URL is required when OTP_DELIVERY=smtp: smtp://user:pass@host:587 or smtps://host:465.');
-    }
-    if (from === undefined) {
-      throw new Error('SMTP_FROM is required when OTP_DELIVERY=smtp, e.g. "Acme <no-reply@acme.example>".');
-    }
-    const requireTls = bool(env, 'SMTP_REQUIRE_TLS');
-    if (production && requireTls === false && /^smtp:/i.test(url) && !isLoopbackHost(new URL(url).hostname)) {
-      // Allowed for a relay on a trusted network (e.g. Mailpit in docker-compose), but never quietly.
-      warnings.push(
-        'SMTP_REQUIRE_TLS=false in production with an SMTP server on another host: if it does not offer STARTTLS, sign-in codes (and the SMTP password) cross the network in clear text. Keep it only for a relay on a network you trust.',
-      );
-    }
-    return { kind, url, from, requireTls };
-  }
-  if (kind === 'sms') {
-    const accountSid = read(env, 'SMS_ACCOUNT_SID');
-    const authToken = read(env, 'SMS_AUTH_TOKEN');
-    const from = read(env, 'SMS_FROM');
-    const messagingServiceSid = read(env, 'SMS_MESSAGING_SERVICE_SID');
-    const baseUrl = read(env, 'SMS_BASE_URL');
-    if (accountSid === undefined || authToken === undefined) {
-      throw new Error('SMS_ACCOUNT_SID and SMS_AUTH_TOKEN are required when OTP_DELIVERY=sms (Twilio credentials).');
-    }
-    if ((from === undefined) === (messagingServiceSid === undefined)) {
-      throw new Error('OTP_DELIVERY=sms needs exactly one of SMS_FROM (a phone number) and SMS_MESSAGING_SERVICE_SID.');
-    }
-    if (baseUrl !== undefined && (!/^https?:\/\/[^/]/i.test(baseUrl) || !URL.canParse(baseUrl))) {
-      // The value is not echoed: URLs can carry credentials or tokens.
-      throw new Error('SMS_BASE_URL must be an http(s) URL, e.g. https://api.twilio.com.');
-    }
-    if (baseUrl !== undefined && production && !/^https:/i.test(baseUrl)) {
-      // The account token travels as Basic auth on every message.
-      throw new Error('SMS_BASE_URL must be https:// when NODE_ENV=production: it carries the SMS account token.');
-    }
-    return { kind, accountSid, authToken, from, messagingServiceSid, baseUrl };
-  }
-  const url = read(env, 'OTP_WEBHOOK_URL');
-  const secret = read(env, 'OTP_WEBHOOK_SECRET');
-  if (url === undefined) {
-    throw new Error('OTP_WEBHOOK_URL is required when OTP_DELIVERY=webhook (an http:// or https:// URL).');
-  }
-  if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
-    // The value is not echoed: webhook URLs often carry a token.
-    throw new Error('OTP_WEBHOOK_URL must be an http:// or https:// URL, e.g. https://hooks.example.com/otp.');
-  }
-  if (production && !/^https:/i.test(url) && !isLoopbackUrl(url)) {
-    // The code travels in the body: a plain-HTTP hop across a network exposes it.
-    throw new Error(
-      'OTP_WEBHOOK_URL must be https:// when NODE_ENV=production (plain http:// only to a receiver on this host: localhost, 127.0.0.1 or [::1]).',
-    );
-  }
-  if (secret === undefined) {
-    throw new Error(
-      'OTP_WEBHOOK_SECRET is required when OTP_DELIVERY=webhook; share it with the receiver (e.g. `openssl rand -hex 32`).',
-    );
-  }
-  if (production && secret.length < MIN_SECRET_LENGTH) {
-    // Whoever guesses it can forge deliveries to the receiver.
-    throw new Error(
-      `OTP_WEBHOOK_SECRET must be at least ${MIN_SECRET_LENGTH} characters when NODE_ENV=production (got ${secret.length}); generate one with \`openssl rand -hex 32\`.`,
-    );
-  }
-  return { kind, url, secret };
-}
-
-/** Whether a URL points at this host (a sidecar), where plain HTTP crosses no network. */
-function isLoopbackUrl(url: string): boolean {
-  return isLoopbackHost(new URL(url).hostname);
-}
-
-/** A URL's `hostname` naming this host. `smtp:` URLs keep the host's case, hence the lower-casing. */
+/** Whether a URL's `hostname` names this host. `smtp:` URLs keep the host's case, hence the lower-casing. */
 function isLoopbackHost(hostname: string): boolean {
   const host = hostname.toLowerCase();
   return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/** `RATE_LIMIT_*`: `<limit>/<window seconds>` (e.g. `5/600`), or `off`. */
-function limitSetting(env: Environment, name: string): LimitSetting {
-  const value = read(env, name);
-  if (value === undefined) return undefined;
-  if (value.toLowerCase() === 'off') return false;
-  const match = /^(\d{1,8})\/(\d{1,8})$/.exec(value);
-  const limit = Number(match?.[1]);
-  const window = Number(match?.[2]);
-  if (!match || limit < 1 || window < 1 || window > 366 * DAY) {
-    throw new Error(`${name} must be <limit>/<window seconds> such as 5/600, or off (got "${value}").`);
+/** What production refuses or warns about in the delivery that `OTP_DELIVERY` chose. */
+function checkDelivery(delivery: DeliveryConfig, production: boolean, warnings: string[]): DeliveryConfig {
+  if (!production) return delivery;
+  switch (delivery.kind) {
+    case 'console':
+      // Anyone who can read the logs could sign in as anyone.
+      throw new Error(
+        'OTP_DELIVERY=console (the default) prints codes to the log and is refused when NODE_ENV=production; ' +
+          'set OTP_DELIVERY=smtp (SMTP_URL, SMTP_FROM), sms (SMS_*) or webhook (OTP_WEBHOOK_URL, OTP_WEBHOOK_SECRET).',
+      );
+    case 'smtp':
+      if (
+        delivery.requireTls === false &&
+        /^smtp:/i.test(delivery.url) &&
+        !isLoopbackHost(new URL(delivery.url).hostname)
+      ) {
+        // Allowed for a relay on a trusted network (e.g. Mailpit in docker-compose), but never quietly.
+        warnings.push(
+          'SMTP_REQUIRE_TLS=false in production with an SMTP server on another host: if it does not offer STARTTLS, sign-in codes (and the SMTP password) cross the network in clear text. Keep it only for a relay on a network you trust.',
+        );
+      }
+      return delivery;
+    case 'sms':
+      if (delivery.baseUrl !== undefined && !/^https:/i.test(delivery.baseUrl)) {
+        // The account token travels as Basic auth on every message.
+        throw new Error('SMS_BASE_URL must be https:// when NODE_ENV=production: it carries the SMS account token.');
+      }
+      return delivery;
+    case 'webhook':
+      if (!/^https:/i.test(delivery.url) && !isLoopbackHost(new URL(delivery.url).hostname)) {
+        // The code travels in the body: a plain-HTTP hop across a network exposes it.
+        throw new Error(
+          'OTP_WEBHOOK_URL must be https:// when NODE_ENV=production (plain http:// only to a receiver on this host: localhost, 127.0.0.1 or [::1]).',
+        );
+      }
+      if (delivery.secret.length < MIN_SECRET_LENGTH) {
+        // Whoever guesses it can forge deliveries to the receiver.
+        throw new Error(
+          `OTP_WEBHOOK_SECRET must be at least ${MIN_SECRET_LENGTH} characters when NODE_ENV=production (got ${delivery.secret.length}); generate one with \`openssl rand -hex 32\`.`,
+        );
+      }
+      return delivery;
   }
-  return { limit, window };
 }
 
-/** `OTP_RECIPIENT_LIMIT`: `off`, or comma-separated `<limit>/<window seconds>` rules (`5/600,20/86400`). */
-function recipientLimit(env: Environment): SampleConfig['recipientLimit'] {
-  const name = 'OTP_RECIPIENT_LIMIT';
-  const value = read(env, name);
-  if (value === undefined) return undefined;
-  if (value.toLowerCase() === 'off') return false;
-  return value.split(',').map((part) => {
-    const rule = limitSetting({ [name]: part.trim() }, name);
-    if (!rule)
-      throw new Error(`${name} must be off or <limit>/<window seconds> rules such as 5/600,20/86400 (got "${value}").`);
-    return rule;
-  });
-}
-
-function trustProxy(env: Environment): false | number | string[] {
-  const value = read(env, 'TRUST_PROXY');
-  if (value === undefined || value.toLowerCase() === 'false') return false;
-  if (/^\d{1,2}$/.test(value)) return Number(value);
-  if (value.toLowerCase() === 'true') {
-    throw new Error(
-      'TRUST_PROXY=true would let any client choose its IP; give the hop count (e.g. 1) or the proxy addresses/CIDRs.',
-    );
-  }
-  return commaList(env, 'TRUST_PROXY');
-}
-
-function rateLimits(env: Environment): RateLimitConfig {
-  return {
-    enabled: bool(env, 'RATE_LIMITS_ENABLED') ?? true,
-    onRedisError: oneOf(env, 'RATE_LIMIT_ON_REDIS_ERROR', ['local', 'fail-closed', 'fail-open'] as const, 'local'),
-    trustProxy: trustProxy(env),
-    send: {
-      perEmail: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL'),
-      perEmailDaily: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL_DAILY'),
-      perEmailTotal: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL_TOTAL'),
-      perEmailDailyTotal: limitSetting(env, 'RATE_LIMIT_SEND_PER_EMAIL_DAILY_TOTAL'),
-      perIp: limitSetting(env, 'RATE_LIMIT_SEND_PER_IP'),
-      global: limitSetting(env, 'RATE_LIMIT_SEND_GLOBAL'),
-    },
-    verify: {
-      perEmail: limitSetting(env, 'RATE_LIMIT_VERIFY_PER_EMAIL'),
-      perEmailTotal: limitSetting(env, 'RATE_LIMIT_VERIFY_PER_EMAIL_TOTAL'),
-      perIp: limitSetting(env, 'RATE_LIMIT_VERIFY_PER_IP'),
-      global: limitSetting(env, 'RATE_LIMIT_VERIFY_GLOBAL'),
-    },
-  };
-}
-
-function redisUrl(env: Environment): string | undefined {
-  const url = read(env, 'REDIS_URL');
-  if (url !== undefined && (!/^rediss?:\/\/[^/]/i.test(url) || !URL.canParse(url))) {
-    throw new Error('REDIS_URL must be redis://[user:pass@]host:6379[/db] or rediss://...');
-  }
-  return url;
-}
-
-function previousSecrets(env: Environment, current: string): string[] {
-  const list = commaList(env, 'OTP_AUTH_PREVIOUS_SECRETS');
+function checkPreviousSecrets(list: readonly string[], current: string): readonly string[] {
   list.forEach((value, index) => {
     if (value.length < MIN_SECRET_LENGTH) {
       throw new Error(
@@ -469,8 +240,7 @@ function previousSecrets(env: Environment, current: string): string[] {
   return list;
 }
 
-function introspectionApiKeys(env: Environment): string[] {
-  const keys = commaList(env, 'OTP_INTROSPECTION_API_KEYS');
+function checkIntrospectionApiKeys(keys: readonly string[]): readonly string[] {
   keys.forEach((key, index) => {
     if (key.length < MIN_API_KEY_LENGTH) {
       throw new Error(
@@ -481,50 +251,35 @@ function introspectionApiKeys(env: Environment): string[] {
   return keys;
 }
 
-function corsOrigins(env: Environment, production: boolean, warnings: string[]): string[] {
-  const origins = commaList(env, 'CORS_ORIGINS');
-  for (const origin of origins) {
-    // An origin is scheme, host and port only: what browsers send in `Origin`.
-    const parsed = URL.canParse(origin) ? new URL(origin) : undefined;
-    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
-      throw new Error(
-        `CORS_ORIGINS: "${origin}" is not an origin; give scheme and host (and port), e.g. https://app.example.com, with no path or trailing slash.`,
-      );
-    }
+/** For a run without `OTP_AUTH_SECRET`: refused in production, else a random one (with a warning). */
+function throwawaySecret(production: boolean, warnings: string[]): string {
+  if (production) {
+    throw new Error('OTP_AUTH_SECRET is required when NODE_ENV=production; generate one with `openssl rand -hex 32`.');
   }
-  const plain = origins.filter((origin) => origin.startsWith('http://'));
-  if (production && plain.length > 0) {
-    warnings.push(
-      `CORS_ORIGINS lists plain-HTTP origins (${plain.join(', ')}) in production: anyone on their network path can run script there with this service's credentials.`,
-    );
-  }
-  return origins;
-}
-
-function totpIssuer(env: Environment): string | undefined {
-  const issuer = read(env, 'OTP_TOTP_ISSUER');
-  if (issuer !== undefined && (issuer.includes(':') || issuer.length > 64)) {
-    // The key URI format uses ':' to separate issuer and account.
-    throw new Error(`OTP_TOTP_ISSUER may not contain ":" and is at most 64 characters (got "${issuer}").`);
-  }
-  return issuer;
+  warnings.push(
+    'OTP_AUTH_SECRET is not set: using a random secret for this run, so sessions and tokens will not survive a restart. ' +
+      'Set one (`openssl rand -hex 32`) to keep them.',
+  );
+  return randomBytes(32).toString('hex');
 }
 
 /**
- * Reads and validates the sample app's environment variables.
+ * Reads and validates the sample app's environment variables: their shape with the zod schema of
+ * `environment.schema.ts`, how they combine (and what production refuses) here, and the numbers
+ * with the library's own `resolveOtpAuthOptions`, whose errors are reported by variable name.
  *
  * @param env - The variables to read; `process.env` by default (tests pass their own).
  * @returns The typed configuration.
  * @throws Error whose message names the offending variable and the values it accepts.
  */
 export function loadConfig(env: Environment = process.env): SampleConfig {
+  const vars = parseEnvironment(env);
   // `Production` or ` production ` are production too: a guard that a capital letter turns off is no guard.
-  const production = read(env, 'NODE_ENV')?.trim().toLowerCase() === 'production';
+  const production = vars.NODE_ENV?.toLowerCase() === 'production';
   const warnings: string[] = [];
 
-  const cookieSecure = bool(env, 'COOKIE_SECURE') ?? true;
-  const cookieSameSite = oneOf(env, 'COOKIE_SAME_SITE', ['strict', 'lax', 'none'] as const, 'strict');
-  if (cookieSameSite === 'none' && !cookieSecure) {
+  const cookieSecure = vars.COOKIE_SECURE;
+  if (vars.COOKIE_SAME_SITE === 'none' && !cookieSecure) {
     throw new Error(
       'COOKIE_SAME_SITE=none needs COOKIE_SECURE=true: browsers drop SameSite=None cookies without Secure.',
     );
@@ -534,93 +289,302 @@ export function loadConfig(env: Environment = process.env): SampleConfig {
       'COOKIE_SECURE=false in production: the refresh cookie also travels over plain HTTP. Keep it only behind a proxy that terminates TLS for every client.',
     );
   }
-  const databaseSynchronize = bool(env, 'DATABASE_SYNCHRONIZE') ?? true;
-  if (production && databaseSynchronize && !(read(env, 'DATABASE_URL') ?? '').startsWith('mongodb')) {
+  if (production && vars.DATABASE_SYNCHRONIZE && vars.DATABASE_URL.type !== 'mongodb') {
     warnings.push(
       'DATABASE_SYNCHRONIZE is on in production: TypeORM alters tables to match the entities at every start (columns can be dropped), and instances starting together race. Set it to false once the schema exists, or use migrations.',
     );
   }
 
-  const developerMode = bool(env, 'OTP_DEVELOPER_MODE');
+  const developerMode = vars.OTP_DEVELOPER_MODE;
   if (developerMode && production) {
-    // The library refuses this too; failing here gives the variable's name.
+    // The library refuses this too; failing here says which variable to change.
     throw new Error(
       'OTP_DEVELOPER_MODE must be false (or unset) when NODE_ENV=production: it makes every code 000000.',
     );
   }
+  // The library checks its length (developer mode lets a short one through there too).
+  const secret = vars.OTP_AUTH_SECRET ?? throwawaySecret(production, warnings);
+  const delivery = checkDelivery(vars.OTP_DELIVERY, production, warnings);
 
-  let secret = read(env, 'OTP_AUTH_SECRET');
-  let secretGenerated = false;
-  if (secret === undefined) {
-    if (production) {
-      throw new Error(
-        'OTP_AUTH_SECRET is required when NODE_ENV=production; generate one with `openssl rand -hex 32`.',
-      );
-    }
-    secret = randomBytes(32).toString('hex');
-    secretGenerated = true;
+  const plainOrigins = vars.CORS_ORIGINS.filter((origin) => origin.startsWith('http://'));
+  if (production && plainOrigins.length > 0) {
     warnings.push(
-      'OTP_AUTH_SECRET is not set: using a random secret for this run, so sessions and tokens will not survive a restart. ' +
-        'Set one (`openssl rand -hex 32`) to keep them.',
-    );
-  } else if (!developerMode && secret.length < MIN_SECRET_LENGTH) {
-    throw new Error(
-      `OTP_AUTH_SECRET must be at least ${MIN_SECRET_LENGTH} characters (got ${secret.length}); generate one with \`openssl rand -hex 32\`.`,
+      `CORS_ORIGINS lists plain-HTTP origins (${plainOrigins.join(', ')}) in production: anyone on their network path can run script there with this service's credentials.`,
     );
   }
 
-  const logLevel = oneOf(env, 'LOG_LEVEL', LOG_LEVEL_ORDER, 'log');
+  const logLevel = vars.LOG_LEVEL;
   // Nest's 'fatal' sits above 'error' and is always on.
   const logLevels: LogLevel[] = ['fatal', ...LOG_LEVEL_ORDER.slice(0, LOG_LEVEL_ORDER.indexOf(logLevel) + 1)];
 
-  return {
-    port: positiveInteger(env, 'PORT', 1, 65535) ?? 3000,
-    database: database(env),
-    databaseTimeout: positiveInteger(env, 'DATABASE_TIMEOUT', 1, 600) ?? 5,
-    databaseSynchronize,
+  const config: SampleConfig = {
+    port: vars.PORT,
+    database: vars.DATABASE_URL,
+    databaseTimeout: vars.DATABASE_TIMEOUT,
+    databaseSynchronize: vars.DATABASE_SYNCHRONIZE,
     secret,
-    secretGenerated,
+    secretGenerated: vars.OTP_AUTH_SECRET === undefined,
     developerMode,
-    delivery: delivery(env, production, warnings),
-    deliveryMode: oneOf(
-      env,
-      'OTP_DELIVERY_MODE',
-      ['inline', 'outbox'] as const,
-      read(env, 'OTP_DELIVERY')?.toLowerCase() === 'sms' ? 'outbox' : 'inline',
-    ),
-    deliveryDeadlineMs: positiveInteger(env, 'OTP_DELIVERY_DEADLINE_MS', 1, 60_000),
-    recipientLimit: recipientLimit(env),
-    appName: read(env, 'OTP_APP_NAME') ?? 'OTP sample',
-    redisUrl: redisUrl(env),
-    redisKeyPrefix: read(env, 'REDIS_KEY_PREFIX') ?? 'otp:',
-    rateLimits: rateLimits(env),
-    codeMode: oneOf(env, 'OTP_CODE_MODE', ['stored', 'stateless'] as const, 'stored'),
-    statelessWindow: limited(env, 'OTP_STATELESS_WINDOW'),
-    statelessDrift: limited(env, 'OTP_STATELESS_DRIFT'),
-    refreshTokenDelivery: oneOf(env, 'REFRESH_TOKEN_DELIVERY', ['cookie', 'body', 'both'] as const, 'cookie'),
+    delivery,
+    deliveryMode: vars.OTP_DELIVERY_MODE ?? (delivery.kind === 'sms' ? 'outbox' : 'inline'),
+    deliveryDeadlineMs: vars.OTP_DELIVERY_DEADLINE_MS,
+    recipientLimit: vars.OTP_RECIPIENT_LIMIT,
+    appName: vars.OTP_APP_NAME,
+    redisUrl: vars.REDIS_URL,
+    redisKeyPrefix: vars.REDIS_KEY_PREFIX,
+    rateLimits: {
+      enabled: vars.RATE_LIMITS_ENABLED,
+      onRedisError: vars.RATE_LIMIT_ON_REDIS_ERROR,
+      trustProxy: vars.TRUST_PROXY,
+      send: {
+        perEmail: vars.RATE_LIMIT_SEND_PER_EMAIL,
+        perEmailDaily: vars.RATE_LIMIT_SEND_PER_EMAIL_DAILY,
+        perEmailTotal: vars.RATE_LIMIT_SEND_PER_EMAIL_TOTAL,
+        perEmailDailyTotal: vars.RATE_LIMIT_SEND_PER_EMAIL_DAILY_TOTAL,
+        perIp: vars.RATE_LIMIT_SEND_PER_IP,
+        global: vars.RATE_LIMIT_SEND_GLOBAL,
+      },
+      verify: {
+        perEmail: vars.RATE_LIMIT_VERIFY_PER_EMAIL,
+        perEmailTotal: vars.RATE_LIMIT_VERIFY_PER_EMAIL_TOTAL,
+        perIp: vars.RATE_LIMIT_VERIFY_PER_IP,
+        global: vars.RATE_LIMIT_VERIFY_GLOBAL,
+      },
+    },
+    codeMode: vars.OTP_CODE_MODE,
+    statelessWindow: vars.OTP_STATELESS_WINDOW,
+    statelessDrift: vars.OTP_STATELESS_DRIFT,
+    refreshTokenDelivery: vars.REFRESH_TOKEN_DELIVERY,
     cookieSecure,
-    cookieSameSite,
-    corsOrigins: corsOrigins(env, production, warnings),
-    accessTokenTtl: limited(env, 'ACCESS_TOKEN_TTL'),
-    refreshTokenTtl: limited(env, 'REFRESH_TOKEN_TTL'),
-    sessionMaxAge: limited(env, 'SESSION_MAX_AGE'),
+    cookieSameSite: vars.COOKIE_SAME_SITE,
+    corsOrigins: vars.CORS_ORIGINS,
+    accessTokenTtl: vars.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: vars.REFRESH_TOKEN_TTL,
+    sessionMaxAge: vars.SESSION_MAX_AGE,
     // 0 switches the idle timeout off, as leaving it unset does.
-    sessionIdleTimeout: read(env, 'SESSION_IDLE_TIMEOUT') === '0' ? undefined : limited(env, 'SESSION_IDLE_TIMEOUT'),
-    otpTtl: limited(env, 'OTP_TTL'),
-    resendCooldown: limited(env, 'OTP_RESEND_COOLDOWN'),
-    maxAttempts: limited(env, 'OTP_MAX_ATTEMPTS'),
-    autoCreateUsers: bool(env, 'OTP_AUTO_CREATE_USERS') ?? true,
-    previousSecrets: previousSecrets(env, secret),
-    totpIssuer: totpIssuer(env),
-    introspectionApiKeys: introspectionApiKeys(env),
-    totpWindow: limited(env, 'OTP_TOTP_WINDOW'),
-    totpEnrollmentMaxAuthAge: limited(env, 'OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE'),
-    totpManagementMaxAuthAge: limited(env, 'OTP_TOTP_MANAGEMENT_MAX_AUTH_AGE'),
+    sessionIdleTimeout: vars.SESSION_IDLE_TIMEOUT === 0 ? undefined : vars.SESSION_IDLE_TIMEOUT,
+    otpTtl: vars.OTP_TTL,
+    resendCooldown: vars.OTP_RESEND_COOLDOWN,
+    maxAttempts: vars.OTP_MAX_ATTEMPTS,
+    autoCreateUsers: vars.OTP_AUTO_CREATE_USERS,
+    previousSecrets: checkPreviousSecrets(vars.OTP_AUTH_PREVIOUS_SECRETS, secret),
+    totpIssuer: vars.OTP_TOTP_ISSUER,
+    introspectionApiKeys: checkIntrospectionApiKeys(vars.OTP_INTROSPECTION_API_KEYS),
+    totpWindow: vars.OTP_TOTP_WINDOW,
+    totpEnrollmentMaxAuthAge: vars.OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE,
+    totpManagementMaxAuthAge: vars.OTP_TOTP_MANAGEMENT_MAX_AUTH_AGE,
     logLevel,
     logLevels,
-    platform: oneOf(env, 'HTTP_PLATFORM', ['express', 'fastify'] as const, 'express'),
-    webUi: bool(env, 'OTP_WEB_UI') ?? true,
+    platform: vars.HTTP_PLATFORM,
+    webUi: vars.OTP_WEB_UI,
     production,
     warnings,
   };
+  checkLibraryOptions(config, env);
+  return config;
+}
+
+/** Where {@link loadConfigFromEnvironment} reads `.env` from. */
+export interface EnvironmentSource {
+  /** The .env file(s), relative to the working directory; `.env` by default. A missing file is skipped. */
+  readonly envFilePath?: string | string[];
+}
+
+/**
+ * Reads the sample app's configuration the way `main.ts` starts it: `@nestjs/config`'s
+ * `ConfigModule` loads `.env` when the file exists, the real environment winning over it, and its
+ * `validate` hook runs {@link loadConfig} on the merged variables. Variables from the file are then
+ * in `process.env` too (the library reads `NODE_ENV` there), except those the environment already set.
+ *
+ * @param source - Which .env file to read.
+ * @returns The validated configuration.
+ * @throws Error from {@link loadConfig}, naming the offending variable.
+ */
+export async function loadConfigFromEnvironment(source: EnvironmentSource = {}): Promise<SampleConfig> {
+  // validate runs synchronously inside forRoot, before it resolves (or its error rejects it).
+  const loaded: { config?: SampleConfig } = {};
+  await ConfigModule.forRoot({
+    envFilePath: source.envFilePath ?? '.env',
+    validate: (env: Environment) => {
+      loaded.config = loadConfig(env);
+      return env;
+    },
+  });
+  if (loaded.config === undefined) throw new Error('ConfigModule did not run the environment check.');
+  return loaded.config;
+}
+
+/** Library rate-limit options from the parsed `RATE_LIMIT_*` settings (unset ones keep the defaults). */
+function rateLimitOptions(limits: RateLimitConfig): RateLimitOptions {
+  const defined = <T extends object>(scopes: T): Partial<T> =>
+    Object.fromEntries(Object.entries(scopes).filter(([, value]) => value !== undefined)) as Partial<T>;
+  return {
+    enabled: limits.enabled,
+    onStorageError: limits.onRedisError,
+    trustProxy: limits.trustProxy,
+    send: defined(limits.send) as RateLimitOptions['send'],
+    verify: defined(limits.verify) as RateLimitOptions['verify'],
+  };
+}
+
+/**
+ * The `OtpAuthModule` options that come from the environment. The app adds what exists only once
+ * it runs (the store, the sender, Redis, event and claim callbacks).
+ *
+ * @param config - What {@link loadConfig} returned.
+ * @returns The options, without `store`.
+ */
+export function otpAuthModuleOptions(config: SampleConfig): Omit<OtpAuthModuleOptions, 'store'> {
+  return {
+    secret: config.secret,
+    previousSecrets: [...config.previousSecrets],
+    delivery: {
+      mode: config.deliveryMode,
+      ...(config.deliveryDeadlineMs !== undefined ? { responseDeadline: config.deliveryDeadlineMs } : {}),
+      ...(config.recipientLimit !== undefined
+        ? { recipientLimit: config.recipientLimit === false ? false : [...config.recipientLimit] }
+        : {}),
+    },
+    codeMode: config.codeMode,
+    stateless: { window: config.statelessWindow, drift: config.statelessDrift },
+    rateLimits: rateLimitOptions(config.rateLimits),
+    developerMode: config.developerMode,
+    accessTokenTtl: config.accessTokenTtl,
+    refreshTokenTtl: config.refreshTokenTtl,
+    sessionMaxAge: config.sessionMaxAge,
+    sessionIdleTimeout: config.sessionIdleTimeout ?? false,
+    otpTtl: config.otpTtl,
+    resendCooldown: config.resendCooldown,
+    maxAttempts: config.maxAttempts,
+    autoCreateUser: config.autoCreateUsers,
+    refreshTokenDelivery: config.refreshTokenDelivery,
+    cookie: {
+      secure: config.cookieSecure,
+      sameSite: config.cookieSameSite,
+      allowedOrigins: [...config.corsOrigins],
+    },
+    totp: {
+      issuer: config.totpIssuer ?? 'OTP sample',
+      window: config.totpWindow,
+      // 0 turns the check off (the library's false).
+      enrollmentMaxAuthAge: config.totpEnrollmentMaxAuthAge === 0 ? false : config.totpEnrollmentMaxAuthAge,
+      managementMaxAuthAge: config.totpManagementMaxAuthAge === 0 ? false : config.totpManagementMaxAuthAge,
+    },
+    tokenEndpoints: { introspectionApiKeys: [...config.introspectionApiKeys] },
+  };
+}
+
+/**
+ * The variable behind each library option (or group of options) that {@link otpAuthModuleOptions}
+ * fills in, so the library's messages can name what the operator sets.
+ */
+const OPTION_VARIABLES: Readonly<Record<string, string>> = {
+  secret: 'OTP_AUTH_SECRET',
+  previousSecrets: 'OTP_AUTH_PREVIOUS_SECRETS',
+  developerMode: 'OTP_DEVELOPER_MODE',
+  'delivery.mode': 'OTP_DELIVERY_MODE',
+  'delivery.responseDeadline': 'OTP_DELIVERY_DEADLINE_MS',
+  'delivery.recipientLimit': 'OTP_RECIPIENT_LIMIT',
+  codeMode: 'OTP_CODE_MODE',
+  'stateless.window': 'OTP_STATELESS_WINDOW',
+  'stateless.drift': 'OTP_STATELESS_DRIFT',
+  'rateLimits.enabled': 'RATE_LIMITS_ENABLED',
+  'rateLimits.onStorageError': 'RATE_LIMIT_ON_REDIS_ERROR',
+  'rateLimits.trustProxy': 'TRUST_PROXY',
+  'rateLimits.send.perEmail': 'RATE_LIMIT_SEND_PER_EMAIL',
+  'rateLimits.send.perEmailDaily': 'RATE_LIMIT_SEND_PER_EMAIL_DAILY',
+  'rateLimits.send.perEmailTotal': 'RATE_LIMIT_SEND_PER_EMAIL_TOTAL',
+  'rateLimits.send.perEmailDailyTotal': 'RATE_LIMIT_SEND_PER_EMAIL_DAILY_TOTAL',
+  'rateLimits.send.perIp': 'RATE_LIMIT_SEND_PER_IP',
+  'rateLimits.send.global': 'RATE_LIMIT_SEND_GLOBAL',
+  'rateLimits.verify.perEmail': 'RATE_LIMIT_VERIFY_PER_EMAIL',
+  'rateLimits.verify.perEmailTotal': 'RATE_LIMIT_VERIFY_PER_EMAIL_TOTAL',
+  'rateLimits.verify.perIp': 'RATE_LIMIT_VERIFY_PER_IP',
+  'rateLimits.verify.global': 'RATE_LIMIT_VERIFY_GLOBAL',
+  accessTokenTtl: 'ACCESS_TOKEN_TTL',
+  refreshTokenTtl: 'REFRESH_TOKEN_TTL',
+  sessionMaxAge: 'SESSION_MAX_AGE',
+  sessionIdleTimeout: 'SESSION_IDLE_TIMEOUT',
+  otpTtl: 'OTP_TTL',
+  resendCooldown: 'OTP_RESEND_COOLDOWN',
+  maxAttempts: 'OTP_MAX_ATTEMPTS',
+  autoCreateUser: 'OTP_AUTO_CREATE_USERS',
+  refreshTokenDelivery: 'REFRESH_TOKEN_DELIVERY',
+  'cookie.secure': 'COOKIE_SECURE',
+  'cookie.sameSite': 'COOKIE_SAME_SITE',
+  'cookie.allowedOrigins': 'CORS_ORIGINS',
+  'totp.issuer': 'OTP_TOTP_ISSUER',
+  'totp.window': 'OTP_TOTP_WINDOW',
+  'totp.enrollmentMaxAuthAge': 'OTP_TOTP_ENROLLMENT_MAX_AUTH_AGE',
+  'totp.managementMaxAuthAge': 'OTP_TOTP_MANAGEMENT_MAX_AUTH_AGE',
+  'tokenEndpoints.introspectionApiKeys': 'OTP_INTROSPECTION_API_KEYS',
+};
+
+/** Longest first, so `rateLimits.send.perEmailDaily` is not taken for `rateLimits.send.perEmail`. */
+const OPTION_PATHS = Object.keys(OPTION_VARIABLES).sort((a, b) => b.length - a.length);
+
+/** The variable behind an option path, and what is left of the path below it (`.limit`, `[1].window`). */
+function variableOf(path: string): { readonly name: string; readonly rest: string } | undefined {
+  const option = OPTION_PATHS.find(
+    (candidate) => path === candidate || (path.startsWith(candidate) && /^[.[]/.test(path.slice(candidate.length))),
+  );
+  const name = option === undefined ? undefined : OPTION_VARIABLES[option];
+  return option === undefined || name === undefined ? undefined : { name, rest: path.slice(option.length) };
+}
+
+/** `.limit` or `[1].window` under a `<limit>/<window seconds>` variable, in the variable's terms. */
+function describeRest(rest: string): string {
+  if (rest === '') return '';
+  const rule = /^(?:\[(\d+)\])?\.(limit|window)$/.exec(rest);
+  if (!rule) return `\`${rest}\` `;
+  const [, index, part] = rule;
+  return `${index === undefined ? '' : `rule ${Number(index) + 1}: `}the ${part} `;
+}
+
+/**
+ * The message of a configuration error for the operator: an `OtpAuthConfigurationError` about an
+ * option the environment sets is reworded to name the variable
+ * (`` OtpAuthModule: `otpTtl` must be ... `` becomes `OTP_TTL: must be ...`); any other error keeps
+ * its message.
+ *
+ * @param error - What `loadConfig`, `resolveOtpAuthOptions` or app startup threw.
+ * @returns One or more lines to print.
+ */
+export function describeConfigurationError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!(error instanceof OtpAuthConfigurationError)) return message;
+  const text = message.replace(/^OtpAuthModule:\s*/, '');
+  const subject = /^`([\w.[\]]+)`\s*/.exec(text);
+  const variable = subject?.[1] === undefined ? undefined : variableOf(subject[1]);
+  if (subject === null || variable === undefined) return message;
+  // Other options the message mentions (`refreshTokenTtl` beside `sessionMaxAge`) by their variables too.
+  const details = text.slice(subject[0].length).replace(/`([\w.[\]]+)`/g, (quoted, path: string) => {
+    const other = variableOf(path);
+    return other !== undefined && other.rest === '' ? other.name : quoted;
+  });
+  return `${variable.name}: ${describeRest(variable.rest)}${details}`;
+}
+
+/**
+ * Stands in for the database store while the options are checked before any connection exists:
+ * `resolveOtpAuthOptions` only looks for the store's methods and never calls them.
+ */
+const UNCONNECTED_STORE = new Proxy({} as OtpAuthStore, {
+  get: () => () => Promise.reject(new Error('the sample app checks its options before it connects a store')),
+});
+
+/** Runs the library's own validation on the options the environment makes, at load time rather than at startup. */
+function checkLibraryOptions(config: SampleConfig, env: Environment): void {
+  try {
+    resolveOtpAuthOptions(
+      { ...otpAuthModuleOptions(config), store: UNCONNECTED_STORE },
+      undefined,
+      { NODE_ENV: env['NODE_ENV'] },
+      'factory',
+    );
+  } catch (error) {
+    if (error instanceof OtpAuthConfigurationError)
+      throw new Error(describeConfigurationError(error), { cause: error });
+    throw error;
+  }
 }

@@ -1,22 +1,23 @@
 /**
- * Entry point of the sample app: reads the environment, builds the app and listens.
- * Configuration errors are printed as one line (no stack trace) and exit with status 1.
+ * Entry point of the sample app: reads the environment (and `.env` when present), builds the app
+ * and listens. Configuration errors are printed without a stack trace, naming the variable, and
+ * exit with status 1.
  *
  * @packageDocumentation
  */
 import 'reflect-metadata';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { createApp, DOCS_PATH } from './bootstrap.js';
-import { loadConfig, type SampleConfig } from './config.js';
+import { describeConfigurationError, loadConfigFromEnvironment, type SampleConfig } from './config.js';
 
 function fail(error: unknown): never {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`${describeConfigurationError(error)}\n`);
   process.exit(1);
 }
 
 let config: SampleConfig;
 try {
-  config = loadConfig();
+  config = await loadConfigFromEnvironment();
 } catch (error) {
   fail(error);
 }
