@@ -46,7 +46,7 @@ export { DELIVERY_DEFAULTS, type DeliveryOptions, type ResolvedDeliveryOptions }
 export {
   type ResolvedTokenEndpointOptions,
   type TokenEndpointOptions,
-} from './introspection/token-endpoint.options.js';
+} from './token-endpoints/token-endpoint.options.js';
 export { type ResolvedRateLimits } from './rate-limits/rate-limit.options.js';
 export { OtpAuthService } from './otp-auth.service.js';
 export { normalizeEmail } from './codes/normalize-email.js';
@@ -155,9 +155,9 @@ export {
   createTokenEndpointController,
   AUTH_USER_HEADER,
   AUTH_CLAIMS_HEADER,
-} from './introspection/token-endpoints.controller.js';
-export { IntrospectionApiKeys, MIN_API_KEY_LENGTH } from './introspection/introspection-api-keys.js';
-export * from './introspection/introspection.dto.js';
+} from './token-endpoints/token-endpoints.controller.js';
+export { IntrospectionApiKeys, MIN_API_KEY_LENGTH } from './token-endpoints/introspection-api-keys.js';
+export * from './token-endpoints/introspection.dto.js';
 export { hasSecondFactor, SECOND_FACTOR_AMR } from './tokens/amr.js';
 export {
   TotpService,

@@ -8,7 +8,7 @@ import { OtpAuthGlobalGuard } from './guards/otp-auth-global.guard.js';
 import { RefreshCookiePathCheck, refreshCookieSettings } from './http/refresh-cookie.js';
 import { withStoreAvailability } from './store/store-unavailable.js';
 import { createTotpController } from './totp/totp.controller.js';
-import { createTokenEndpointController } from './introspection/token-endpoints.controller.js';
+import { createTokenEndpointController } from './token-endpoints/token-endpoints.controller.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 import { otpAuthConfigProviders } from './otp-auth.providers.js';
 import type { OtpAuthModuleExtras, OtpAuthModuleOptions } from './options/otp-auth-options.interface.js';

@@ -5,7 +5,7 @@ import { OTP_DELIVERY_CONFIG, type DeliveryConfig } from './delivery/delivery.op
 import { OTP_EVENTS_CONFIG, type EventsConfig } from './events/otp-auth-events.js';
 import { OTP_GUARD_CONFIG, type GuardConfig } from './guards/guard.config.js';
 import { OTP_HTTP_CONFIG, type HttpConfig } from './http/refresh-transport.options.js';
-import { OTP_TOKEN_ENDPOINT_CONFIG, type TokenEndpointConfig } from './introspection/token-endpoint.options.js';
+import { OTP_TOKEN_ENDPOINT_CONFIG, type TokenEndpointConfig } from './token-endpoints/token-endpoint.options.js';
 import { OTP_CLEANUP_CONFIG, type CleanupConfig } from './maintenance/cleanup.options.js';
 import { OTP_AUTH_CONFIG } from './otp-auth.constants.js';
 import type { ResolvedOtpAuthOptions } from './options/resolve-options.js';

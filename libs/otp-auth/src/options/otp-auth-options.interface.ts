@@ -4,7 +4,7 @@ import type { DeliveryOptions } from '../delivery/delivery.options.js';
 import type { OtpSendFunction, OtpSender } from '../delivery/otp-sender.interface.js';
 import type { TimedOtpAuthEvent } from '../events/otp-auth-event.js';
 import type { RefreshTransportOptions } from '../http/refresh-transport.options.js';
-import type { TokenEndpointOptions } from '../introspection/token-endpoint.options.js';
+import type { TokenEndpointOptions } from '../token-endpoints/token-endpoint.options.js';
 import type { RateLimitOptions } from '../rate-limits/rate-limit-rules.js';
 import type { OtpAuthStore } from '../store/otp-auth-store.interface.js';
 import type { TokenOptions } from '../tokens/token.options.js';

@@ -17,7 +17,7 @@ import {
   resolveTokenEndpoints,
   TOKEN_ENDPOINT_KEYS,
   type ResolvedTokenEndpointOptions,
-} from '../introspection/token-endpoint.options.js';
+} from '../token-endpoints/token-endpoint.options.js';
 import { CLEANUP_INTERVAL_DEFAULT, resolveCleanupInterval } from '../maintenance/cleanup.options.js';
 import { checkNestedKeys, keysToCheck, nonEmpty, unknownOption, type KnownOptionKeys } from '../option-checks.js';
 import { RATE_LIMIT_KEYS, resolveRateLimits, type ResolvedRateLimits } from '../rate-limits/rate-limit.options.js';

@@ -10,4 +10,4 @@ export {
   type SmtpOtpSenderOptions,
   type SmtpTlsOptions,
   type SmtpPoolSettings,
-} from '../delivery/smtp-otp.sender.js';
+} from './smtp-otp.sender.js';

@@ -4,8 +4,8 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerError, type SMTPServerOptions } from 'smtp-server';
-import { OtpMessageTemplates } from './message-templates.js';
-import { type OtpDeliveryContext } from './otp-sender.interface.js';
+import { OtpMessageTemplates } from '../delivery/message-templates.js';
+import { type OtpDeliveryContext } from '../delivery/otp-sender.interface.js';
 import { defaultSmtpRequireTls, SmtpOtpSender, type SmtpOtpSenderOptions } from './smtp-otp.sender.js';
 import { failureOf, freePort } from '../../../../test/support/network-peers.js';
 import { PermanentDeliveryError } from '../errors.js';

@@ -2,8 +2,8 @@ import type { OnModuleDestroy } from '@nestjs/common';
 import { isIP } from 'node:net';
 import { createTransport, type NodemailerError, type SMTPPoolOptions, type Transporter } from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
-import { OtpMessageTemplates, type OtpMessageTemplatesOptions } from './message-templates.js';
-import { type OtpDeliveryContext, type OtpSender } from './otp-sender.interface.js';
+import { OtpMessageTemplates, type OtpMessageTemplatesOptions } from '../delivery/message-templates.js';
+import { type OtpDeliveryContext, type OtpSender } from '../delivery/otp-sender.interface.js';
 import { PermanentDeliveryError } from '../errors.js';
 
 /** TLS settings of {@link SmtpOtpSender}. */
